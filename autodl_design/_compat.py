@@ -1,0 +1,55 @@
+"""Environment that PARL 2.2.1 needs to import under Paddle 3.
+
+PARL probes for ``paddle.fluid`` (removed in Paddle 3) to pick its backend, and its generated
+``heartbeat_pb2`` module refuses the C++ protobuf runtime of protobuf >= 4. Both are chosen
+from environment variables read at first import, so this module must run before paddle,
+protobuf or parl are imported anywhere in the process. ``autodl_design/__init__.py`` imports
+it first; nothing else should set these variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+_REQUIRED_ENV = {
+    "PARL_BACKEND": "paddle",
+    "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python",
+}
+
+
+def apply() -> None:
+    """Set the variables (keeping values the user chose) and warn if it is already too late."""
+    # Paddle alone is harmless, but it loads protobuf, whose runtime is then fixed.
+    late = [name for name in ("parl", "google.protobuf") if name in sys.modules]
+    for key, value in _REQUIRED_ENV.items():
+        os.environ.setdefault(key, value)
+    if late:
+        print(
+            f"autodl_design: {', '.join(late)} imported before autodl_design; "
+            "import autodl_design first so PARL finds its paddle backend",
+            file=sys.stderr,
+        )
+
+
+def quiet_import_noise() -> None:
+    """Drop PARL's INFO lines ("Argv: ...", backend choice) and Paddle's ccache warning.
+
+    PARL's logger writes INFO to stdout from import time on, which would mix into our output;
+    its warnings and errors still get through. A filter survives PARL re-configuring the logger.
+    """
+    logging.getLogger("PARL").addFilter(lambda record: record.levelno >= logging.WARNING)
+    warnings.filterwarnings("ignore", message="No ccache found")
+
+
+def quiet_paddle() -> None:
+    """Stop Paddle's signal handler from printing a FatalError banner when a worker is killed."""
+    import paddle
+
+    paddle.disable_signal_handler()
+
+
+apply()
+quiet_import_noise()

@@ -1,0 +1,176 @@
+"""The controller agent (a ``parl.Agent``): numpy in and out, tensors inside."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import numpy as np
+import paddle
+import parl
+
+from autodl_design.config import ControllerConfig
+from autodl_design.controller.algorithm import Reinforce
+from autodl_design.controller.baseline import MovingAverageBaseline
+from autodl_design.controller.model import LSTMGenerator
+from autodl_design.space import Architecture
+
+CHECKPOINT_FORMAT = "autodl-design/controller/v1"
+
+
+class CheckpointError(RuntimeError):
+    """A controller checkpoint is unreadable or was written with a different configuration."""
+
+
+class ControllerAgent(parl.Agent):
+    """Samples architectures and learns from their rewards.
+
+    Build it with :meth:`from_config`. ``sample`` returns numpy actions, ``learn`` takes rewards
+    and turns them into advantages with the moving-average baseline.
+    """
+
+    def __init__(
+        self, algorithm: Reinforce, baseline: MovingAverageBaseline, config: ControllerConfig
+    ):
+        super().__init__(algorithm)
+        self.baseline = baseline
+        self.config = config
+        self.updates = 0
+        # Sampling noise comes from the agent's own generator, so two agents never share a stream.
+        self.rng = np.random.default_rng(config.seed)
+
+    @classmethod
+    def from_config(cls, config: ControllerConfig) -> ControllerAgent:
+        paddle.seed(config.seed)  # weight initialisation
+        model = LSTMGenerator(
+            n_nodes=config.n_nodes,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            temperature=config.temperature,
+            tanh_constant=config.tanh_constant,
+            init_range=config.init_range,
+        )
+        algorithm = Reinforce(model, lr=config.lr, entropy_weight=config.entropy_weight)
+        baseline = MovingAverageBaseline(decay=config.baseline_decay, cube=config.cube_advantage)
+        return cls(algorithm, baseline, config)
+
+    def sample(self, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sample B architectures (default: the configured batch size).
+
+        Returns tokens int64 ``(B, 2N)``, bits int64 ``(B, N(N-1))``, log_prob float32 ``(B,)``.
+        """
+        b = batch_size or self.config.batch_size
+        model = self.alg.model
+        u_tokens = self.rng.random((b, model.num_tokens), dtype=np.float32)
+        u_bits = self.rng.random((b, model.num_bits), dtype=np.float32)
+        rollout = self.alg.sample(paddle.to_tensor(u_tokens), paddle.to_tensor(u_bits))
+        return (
+            rollout.tokens.numpy(),
+            rollout.bits.numpy().astype(np.int64),
+            rollout.log_prob.numpy(),
+        )
+
+    def sample_architectures(self, batch_size: int | None = None) -> list[Architecture]:
+        tokens, bits, _ = self.sample(batch_size)
+        return [Architecture.from_actions(t, b) for t, b in zip(tokens, bits, strict=True)]
+
+    def log_prob(self, tokens: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        """Log-probability float32 ``(B,)`` of given actions under the current policy."""
+        with paddle.no_grad():
+            rollout = self.alg.evaluate(
+                paddle.to_tensor(tokens, dtype="int64"), paddle.to_tensor(bits, dtype="float32")
+            )
+        return rollout.log_prob.numpy()
+
+    def learn(self, tokens: np.ndarray, bits: np.ndarray, rewards: np.ndarray) -> dict:
+        """One REINFORCE update from a batch of actions and their rewards float ``(B,)``.
+
+        Returns a dict of float statistics: loss, entropy, baseline (after the update),
+        advantage_mean and reward_mean.
+        """
+        baseline_before = self.baseline.value
+        advantages = self.baseline.advantages(rewards)
+        loss, entropy = self.alg.learn(
+            paddle.to_tensor(tokens, dtype="int64"),
+            paddle.to_tensor(bits, dtype="float32"),
+            paddle.to_tensor(advantages),
+        )
+        self.updates += 1
+        return {
+            "loss": float(loss),
+            "entropy": float(entropy),
+            "baseline": float(self.baseline.value),
+            "baseline_before": float("nan") if baseline_before is None else baseline_before,
+            "advantage_mean": float(np.mean(advantages)),
+            "reward_mean": float(np.mean(rewards)),
+        }
+
+    def checkpoint_state(self) -> dict:
+        """Everything needed to continue exactly: weights, optimiser, baseline, counters, RNG."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": asdict(self.config),
+            "updates": self.updates,
+            "model": {k: v.numpy() for k, v in self.alg.model.state_dict().items()},
+            "optimizer": self._optimizer_state(),
+            "baseline": self.baseline.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def save(self, save_path: str) -> None:
+        """Write a self-describing checkpoint atomically (a kill never leaves half a file)."""
+        os.makedirs(os.path.dirname(os.path.abspath(save_path)), exist_ok=True)
+        tmp = f"{save_path}.tmp"
+        paddle.save(self.checkpoint_state(), tmp)
+        os.replace(tmp, save_path)
+
+    def restore(self, save_path: str) -> None:
+        """Load a checkpoint written by :meth:`save`; the configuration must match."""
+        try:
+            state = paddle.load(save_path, return_numpy=True)
+        except Exception as e:  # paddle raises assorted types for unreadable files
+            raise CheckpointError(f"cannot read controller checkpoint {save_path}: {e}") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{save_path} is not an autodl-design controller checkpoint")
+        mine, theirs = asdict(self.config), state["config"]
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if diff:
+            detail = ", ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
+            raise CheckpointError(
+                f"{save_path} was written with another controller config ({detail})"
+            )
+        self.alg.model.set_state_dict({k: paddle.to_tensor(v) for k, v in state["model"].items()})
+        self._load_optimizer_state(state["optimizer"])
+        self.baseline.load_state_dict(state["baseline"])
+        self.updates = int(state["updates"])
+        self.rng.bit_generator.state = state["rng"]
+
+    def _param_names(self) -> dict[str, str]:
+        """Paddle's unique parameter name -> structural name (``cells.0.weight_ih``)."""
+        return {p.name: name for name, p in self.alg.model.named_parameters()}
+
+    def _optimizer_state(self) -> dict:
+        # Paddle keys optimiser slots by process-global parameter names (lstm_cell_18.w_0...),
+        # which differ in the process that resumes; store them under structural names instead.
+        names = self._param_names()
+        out = {}
+        for key, value in self.alg.optimizer.state_dict().items():
+            if isinstance(value, paddle.Tensor):
+                value = value.numpy()
+            for pname, sname in names.items():
+                if key.startswith(pname + "_"):
+                    key = sname + key[len(pname) :]
+                    break
+            out[key] = value
+        return out
+
+    def _load_optimizer_state(self, state: dict) -> None:
+        names = {sname: pname for pname, sname in self._param_names().items()}
+        translated = {}
+        for key, value in state.items():
+            for sname, pname in names.items():
+                if key.startswith(sname + "_"):
+                    key = pname + key[len(sname) :]
+                    break
+            translated[key] = paddle.to_tensor(value) if hasattr(value, "dtype") else value
+        self.alg.optimizer.set_state_dict(translated)

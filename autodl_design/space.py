@@ -1,0 +1,371 @@
+"""The search space as pure data: op names, cells and architectures (no Paddle import).
+
+An :class:`Architecture` is a normal cell and a reduction cell. A :class:`Cell` has ``n`` nodes;
+node ``j`` applies op ``ops[j]`` to the sum of its inputs, and ``edges`` holds pairs ``(i, j)``
+with ``i < j`` (upper-triangular adjacency). A node without inputs reads the cell input; nodes
+without outputs are concatenated into the cell output. So every sample is a valid network.
+
+Canonical forms:
+
+* ``arch.to_json()`` / ``Architecture.from_json`` -- compact JSON with sorted keys, op names and
+  edge lists; this string is what records, caches, remote calls and the CLI carry.
+* ``arch.key()`` -- equal for two architectures whose cells are the same labelled graph up to a
+  renumbering of nodes (which computes the same network), different otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+OP_NAMES: tuple[str, ...] = (
+    "conv1x1",
+    "conv3x3",
+    "conv5x5",
+    "dil_conv3x3",
+    "conv1x3_3x1",
+    "conv1x5_5x1",
+    "max_pool3x3",
+    "max_pool5x5",
+    "avg_pool3x3",
+    "avg_pool5x5",
+)
+NUM_OPS = len(OP_NAMES)
+_OP_ID = {name: i for i, name in enumerate(OP_NAMES)}
+CELL_NAMES = ("normal", "reduction")
+
+
+class ArchitectureError(ValueError):
+    """An architecture (or its serialised form) is malformed; the message says where."""
+
+
+def op_id(name: str) -> int:
+    """Op id of ``name``; raises :class:`ArchitectureError` for an unknown op."""
+    try:
+        return _OP_ID[name]
+    except KeyError:
+        raise ArchitectureError(f"unknown op {name!r}; known ops: {', '.join(OP_NAMES)}") from None
+
+
+def num_adjacency_bits(n_nodes: int) -> int:
+    """Adjacency bits per cell: node ``j`` has ``j`` candidate inputs, so n(n-1)/2."""
+    return n_nodes * (n_nodes - 1) // 2
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell: ``ops[j]`` is the op id of node j; ``edges`` are sorted ``(i, j)``, ``i < j``."""
+
+    ops: tuple[int, ...]
+    edges: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(int(o) for o in self.ops))
+        object.__setattr__(self, "edges", tuple(sorted((int(i), int(j)) for i, j in self.edges)))
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.ops)
+
+    def validate(self, where: str = "cell") -> None:
+        """Raise :class:`ArchitectureError` naming the first problem found."""
+        n = self.n_nodes
+        if n < 1:
+            raise ArchitectureError(f"{where}: needs at least 1 node, got 0")
+        for j, op in enumerate(self.ops):
+            if not 0 <= op < NUM_OPS:
+                raise ArchitectureError(
+                    f"{where}: node {j} has op id {op}, expected 0..{NUM_OPS - 1}"
+                )
+        seen = set()
+        for i, j in self.edges:
+            if not (0 <= i < n and 0 <= j < n):
+                raise ArchitectureError(f"{where}: edge ({i}, {j}) names a node outside 0..{n - 1}")
+            if i >= j:
+                raise ArchitectureError(
+                    f"{where}: edge ({i}, {j}) is not upper-triangular (need i < j)"
+                )
+            if (i, j) in seen:
+                raise ArchitectureError(f"{where}: edge ({i}, {j}) is repeated")
+            seen.add((i, j))
+
+    def adjacency(self) -> np.ndarray:
+        """Adjacency as an ``(n, n)`` uint8 matrix, ``a[i, j] = 1`` for an edge i -> j."""
+        a = np.zeros((self.n_nodes, self.n_nodes), dtype=np.uint8)
+        for i, j in self.edges:
+            a[i, j] = 1
+        return a
+
+    def predecessors(self, j: int) -> list[int]:
+        return [i for i, k in self.edges if k == j]
+
+    def sinks(self) -> list[int]:
+        """Nodes with out-degree zero: they are concatenated into the cell output."""
+        has_out = {i for i, _ in self.edges}
+        return [j for j in range(self.n_nodes) if j not in has_out]
+
+    @classmethod
+    def from_adjacency(cls, ops: Sequence[int], adjacency: np.ndarray | Sequence) -> Cell:
+        """Build from ops and an ``(n, n)`` 0/1 matrix; only a strict upper triangle is valid."""
+        a = np.asarray(adjacency)
+        n = len(ops)
+        if a.shape != (n, n):
+            raise ArchitectureError(f"adjacency has shape {a.shape}, expected ({n}, {n})")
+        if not np.isin(a, (0, 1)).all():
+            raise ArchitectureError("adjacency entries must be 0 or 1")
+        if np.tril(a).any():
+            i, j = map(int, np.argwhere(np.tril(a))[0])
+            raise ArchitectureError(
+                f"adjacency[{i}][{j}] = 1 is on or below the diagonal (edges need i < j)"
+            )
+        return cls(tuple(ops), tuple(map(tuple, np.argwhere(a).tolist())))
+
+    @classmethod
+    def from_bits(cls, ops: Sequence[int], bits: Sequence[int]) -> Cell:
+        """Build from the controller's bit order: for j = 1..n-1, bits for inputs i = 0..j-1."""
+        n = len(ops)
+        if len(bits) != num_adjacency_bits(n):
+            raise ArchitectureError(
+                f"{len(bits)} adjacency bits for {n} nodes, expected {num_adjacency_bits(n)}"
+            )
+        edges, k = [], 0
+        for j in range(1, n):
+            for i in range(j):
+                if bits[k] not in (0, 1):
+                    raise ArchitectureError(f"adjacency bit {k} is {bits[k]!r}, expected 0 or 1")
+                if bits[k]:
+                    edges.append((i, j))
+                k += 1
+        return cls(tuple(ops), tuple(edges))
+
+    def to_bits(self) -> list[int]:
+        a = self.adjacency()
+        return [int(a[i, j]) for j in range(1, self.n_nodes) for i in range(j)]
+
+    def to_dict(self) -> dict:
+        return {"ops": [OP_NAMES[o] for o in self.ops], "edges": [list(e) for e in self.edges]}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "cell") -> Cell:
+        if not isinstance(d, dict) or set(d) != {"ops", "edges"}:
+            got = sorted(d) if isinstance(d, dict) else type(d).__name__
+            raise ArchitectureError(f"{where}: expected keys ['edges', 'ops'], got {got}")
+        if not isinstance(d["ops"], list) or not all(isinstance(o, str) for o in d["ops"]):
+            raise ArchitectureError(f"{where}: 'ops' must be a list of op names")
+        edges = d["edges"]
+        if not isinstance(edges, list) or not all(
+            isinstance(e, list | tuple) and len(e) == 2 and all(isinstance(x, int) for x in e)
+            for e in edges
+        ):
+            raise ArchitectureError(f"{where}: 'edges' must be a list of [i, j] integer pairs")
+        ops = []
+        for j, name in enumerate(d["ops"]):
+            try:
+                ops.append(op_id(name))
+            except ArchitectureError as e:
+                raise ArchitectureError(f"{where}: node {j}: {e}") from None
+        cell = cls(tuple(ops), tuple(tuple(e) for e in edges))
+        if len(set(cell.edges)) != len(edges):
+            raise ArchitectureError(f"{where}: an edge is repeated")
+        cell.validate(where)
+        return cell
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A normal and a reduction cell with the same number of nodes."""
+
+    normal: Cell
+    reduction: Cell
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def n_nodes(self) -> int:
+        return self.normal.n_nodes
+
+    @property
+    def cells(self) -> tuple[Cell, Cell]:
+        return (self.normal, self.reduction)
+
+    def validate(self) -> None:
+        self.normal.validate("normal cell")
+        self.reduction.validate("reduction cell")
+        if self.normal.n_nodes != self.reduction.n_nodes:
+            raise ArchitectureError(
+                f"normal cell has {self.normal.n_nodes} nodes, reduction cell "
+                f"{self.reduction.n_nodes}; they must match"
+            )
+
+    @classmethod
+    def from_actions(cls, tokens: Sequence[int], bits: Sequence[int]) -> Architecture:
+        """From controller output: ``tokens`` (2N,) op ids, ``bits`` (N(N-1),) adjacency bits."""
+        tokens = [int(t) for t in tokens]
+        bits = [int(b) for b in bits]
+        if len(tokens) % 2:
+            raise ArchitectureError(f"{len(tokens)} tokens: expected 2N (N per cell)")
+        n = len(tokens) // 2
+        m = num_adjacency_bits(n)
+        if len(bits) != 2 * m:
+            raise ArchitectureError(
+                f"{len(bits)} adjacency bits for N={n} nodes, expected N(N-1) = {2 * m}"
+            )
+        return cls(Cell.from_bits(tokens[:n], bits[:m]), Cell.from_bits(tokens[n:], bits[m:]))
+
+    def to_actions(self) -> tuple[list[int], list[int]]:
+        """Inverse of :meth:`from_actions`: (tokens, bits) in the controller's order."""
+        return (
+            list(self.normal.ops) + list(self.reduction.ops),
+            self.normal.to_bits() + self.reduction.to_bits(),
+        )
+
+    def to_dict(self) -> dict:
+        return {"normal": self.normal.to_dict(), "reduction": self.reduction.to_dict()}
+
+    def to_json(self) -> str:
+        """Canonical string: compact JSON, sorted keys. ``from_json(a.to_json()) == a``."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Architecture:
+        if not isinstance(d, dict) or set(d) != set(CELL_NAMES):
+            got = sorted(d) if isinstance(d, dict) else type(d).__name__
+            raise ArchitectureError(f"architecture: expected keys {list(CELL_NAMES)}, got {got}")
+        return cls(
+            Cell.from_dict(d["normal"], "normal cell"),
+            Cell.from_dict(d["reduction"], "reduction cell"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Architecture:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ArchitectureError(f"architecture is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    def key(self) -> str:
+        """Hex digest equal for architectures with the same graphs up to node renumbering."""
+        form = json.dumps([canonical_cell_form(c) for c in self.cells], separators=(",", ":"))
+        return hashlib.sha1(form.encode()).hexdigest()[:16]
+
+    def __str__(self) -> str:
+        return self.to_json()
+
+
+def random_architecture(
+    rng: np.random.Generator, n_nodes: int, edge_prob: float = 0.5
+) -> Architecture:
+    """Uniform ops and independent Bernoulli(edge_prob) edges: what random search samples."""
+    m = num_adjacency_bits(n_nodes)
+    tokens = rng.integers(0, NUM_OPS, size=2 * n_nodes)
+    bits = (rng.random(2 * m) < edge_prob).astype(int)
+    return Architecture.from_actions(tokens, bits)
+
+
+# --- canonical labelling -------------------------------------------------------------------
+# The function a cell computes depends only on its labelled DAG up to isomorphism (concat order
+# is absorbed by the 1x1 projection). The canonical form below is exact: colour refinement,
+# then twin merging (same op, same inputs, same outputs: swapping them is an automorphism),
+# then per connected component a search over the remaining ties.
+
+
+def _relabel(keys: Sequence) -> list[int]:
+    order = {k: r for r, k in enumerate(sorted(set(keys)))}
+    return [order[k] for k in keys]
+
+
+def _refine(colours: list[int], preds: list[list[int]], succs: list[list[int]]) -> list[int]:
+    while True:
+        sig = [
+            (
+                colours[v],
+                tuple(sorted(colours[u] for u in preds[v])),
+                tuple(sorted(colours[u] for u in succs[v])),
+            )
+            for v in range(len(colours))
+        ]
+        new = _relabel(sig)
+        if len(set(new)) == len(set(colours)):
+            return new
+        colours = new
+
+
+def _component_form(labels: list, preds: list[list[int]], succs: list[list[int]]) -> tuple:
+    """Lexicographically least (labels, edges) over orderings allowed by the refined colours."""
+    best: list = []
+
+    def search(colours: list[int]) -> None:
+        colours = _refine(colours, preds, succs)
+        classes: dict[int, list[int]] = {}
+        for v, c in enumerate(colours):
+            classes.setdefault(c, []).append(v)
+        tied = [vs for _, vs in sorted(classes.items()) if len(vs) > 1]
+        if not tied:
+            pos = {v: colours[v] for v in range(len(colours))}
+            order = sorted(range(len(colours)), key=pos.__getitem__)
+            form = (
+                tuple(labels[v] for v in order),
+                tuple(sorted((pos[u], pos[v]) for v in order for u in preds[v])),
+            )
+            if not best or form < best[0]:
+                best[:] = [form]
+            return
+        for v in tied[0]:
+            search(_relabel([(c, 0 if u == v else 1) for u, c in enumerate(colours)]))
+
+    search(_relabel(labels))
+    return best[0]
+
+
+def canonical_cell_form(cell: Cell) -> list:
+    """Isomorphism-invariant, JSON-serialisable description of a cell's labelled graph."""
+    n = cell.n_nodes
+    preds = [cell.predecessors(j) for j in range(n)]
+    succs = [[j for i, j in cell.edges if i == v] for v in range(n)]
+    twin_of: dict[tuple, list[int]] = {}
+    for v in range(n):
+        twin_of.setdefault((cell.ops[v], tuple(preds[v]), tuple(succs[v])), []).append(v)
+    groups = list(twin_of.values())
+    rep = {v: g for g, members in enumerate(groups) for v in members}
+    q_preds = [sorted({rep[u] for u in preds[g[0]]}) for g in groups]
+    q_succs = [sorted({rep[u] for u in succs[g[0]]}) for g in groups]
+    # Depth first in the label keeps the canonical order topological.
+    depth = [0] * len(groups)
+    for g in sorted(range(len(groups)), key=lambda g: groups[g][0]):
+        depth[g] = max((depth[p] + 1 for p in q_preds[g]), default=0)
+    labels = [(depth[g], cell.ops[groups[g][0]], len(groups[g])) for g in range(len(groups))]
+
+    forms = []
+    for comp in _components(len(groups), q_preds, q_succs):
+        index = {g: k for k, g in enumerate(comp)}
+        forms.append(
+            _component_form(
+                [labels[g] for g in comp],
+                [[index[p] for p in q_preds[g]] for g in comp],
+                [[index[s] for s in q_succs[g]] for g in comp],
+            )
+        )
+    return [[list(map(list, f[0])), list(map(list, f[1]))] for f in sorted(forms)]
+
+
+def _components(n: int, preds: list[list[int]], succs: list[list[int]]) -> Iterable[list[int]]:
+    seen: set[int] = set()
+    for start in range(n):
+        if start in seen:
+            continue
+        stack, comp = [start], []
+        seen.add(start)
+        while stack:
+            v = stack.pop()
+            comp.append(v)
+            for u in preds[v] + succs[v]:
+                if u not in seen:
+                    seen.add(u)
+                    stack.append(u)
+        yield sorted(comp)
