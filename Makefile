@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(DEVICE)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo search test lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/autodl-design demo count-ones -c configs/count_ones.yaml
+
+search: install
+	bash scripts/search_cifar10.sh quick
 
 lint: install
 	$(VENV)/bin/ruff check .

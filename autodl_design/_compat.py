@@ -35,13 +35,15 @@ def apply() -> None:
 
 
 def quiet_import_noise() -> None:
-    """Drop PARL's INFO lines ("Argv: ...", backend choice) and Paddle's ccache warning.
+    """Drop PARL's INFO lines ("Argv: ...", backend choice) and two Paddle warnings.
 
     PARL's logger writes INFO to stdout from import time on, which would mix into our output;
     its warnings and errors still get through. A filter survives PARL re-configuring the logger.
     """
     logging.getLogger("PARL").addFilter(lambda record: record.levelno >= logging.WARNING)
     warnings.filterwarnings("ignore", message="No ccache found")
+    # Paddle 3 BatchNorm says this on every training call; it is informational.
+    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
 
 
 def quiet_paddle() -> None:

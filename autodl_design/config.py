@@ -180,6 +180,61 @@ class EvaluatorConfig:
         _check(self.num_threads >= 1, "num_threads", "must be >= 1")
 
 
+@dataclass
+class ExecutionConfig:
+    """Where candidates are trained.
+
+    ``serial``: one after another in the search process. ``local``: ``workers`` separate
+    processes on this machine, each limited to ``threads_per_worker`` math threads. ``xparl``:
+    actors on a PARL xparl cluster at ``cluster`` (``HOST:PORT`` of its master), ``workers``
+    actors at once. A candidate whose worker dies, hangs past ``timeout_seconds`` or loses its
+    connection is retried ``retries`` times, then recorded as failed.
+    """
+
+    backend: Literal["serial", "local", "xparl"] = "serial"
+    workers: int = 1
+    threads_per_worker: int = 1
+    cluster: str | None = None
+    timeout_seconds: float = 3600.0
+    retries: int = 1
+
+    def validate(self) -> None:
+        _check(self.workers >= 1, "workers", "must be >= 1")
+        _check(self.threads_per_worker >= 1, "threads_per_worker", "must be >= 1")
+        _check(self.timeout_seconds > 0, "timeout_seconds", "must be > 0")
+        _check(self.retries >= 0, "retries", "must be >= 0")
+        if self.backend == "xparl":
+            ok = bool(self.cluster) and self.cluster.rpartition(":")[2].isdigit()
+            _check(ok, "cluster", "xparl needs cluster: HOST:PORT of the xparl master")
+
+
+@dataclass
+class SearchConfig:
+    """A whole architecture search: strategy, budget, and every component's configuration.
+
+    ``updates`` batches of ``controller.batch_size`` candidates are sampled (by the controller for
+    ``strategy: rl``, uniformly with edge probability ``random_edge_prob`` for ``random``),
+    evaluated, and, for ``rl``, learnt from. Results go to ``output_dir``.
+    """
+
+    strategy: Literal["rl", "random"] = "rl"
+    updates: int = 20
+    output_dir: str = "runs/search"
+    random_edge_prob: float = 0.5
+    top_k: int = 5
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    def validate(self) -> None:
+        _check(self.updates >= 1, "updates", "must be >= 1")
+        _check(bool(self.output_dir), "output_dir", "must not be empty")
+        _check(0 <= self.random_edge_prob <= 1, "random_edge_prob", "must be in [0, 1]")
+        _check(self.top_k >= 1, "top_k", "must be >= 1")
+
+
 def _check(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{key}: {message}")

@@ -57,3 +57,16 @@ def test_partial_section_keeps_the_parents_defaults():
     cfg = load_config(CountOnesConfig, None, ["controller.seed=5"])
     assert cfg.controller.seed == 5
     assert cfg.controller.lr == CountOnesConfig().controller.lr == 0.06
+
+
+def test_shipped_search_configs_load():
+    from pathlib import Path
+
+    from autodl_design.config import SearchConfig
+
+    names = sorted(p.name for p in Path("configs").glob("*.yaml") if p.name != "count_ones.yaml")
+    assert {"quick.yaml", "cpu.yaml", "original_gpu.yaml"} <= set(names)
+    for name in names:
+        if name.startswith("train"):
+            continue  # final-training configs have their own schema
+        load_config(SearchConfig, Path("configs") / name)
