@@ -20,6 +20,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is enough for the user: printed as one line, no traceback."""
     from autodl_design.controller import CheckpointError
     from autodl_design.data import DataError
+    from autodl_design.final_training import TrainingError
+    from autodl_design.pretrained import PretrainedError
     from autodl_design.search import HistoryError, SearchError
 
     return (
@@ -30,6 +32,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         SearchError,
         HistoryError,
         CheckpointError,
+        TrainingError,
+        PretrainedError,
     )
 
 
@@ -126,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="'bundled', cifar-10-python.tar.gz, its folder, or image folder")
     p.add_argument("--format", default="auto", help="auto, bundled, cifar10-python, image-folder")
     p.set_defaults(func=cmd_data_info)
+
+    from autodl_design import final_training, pretrained_cli
+
+    final_training.register(sub, _add_config_args)  # train
+    pretrained_cli.register(sub, _add_config_args)  # ensemble, predict, export, add-pretrained
     return parser
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 
 import numpy as np
 import paddle
 import parl
 
+from autodl_design.checkpoint import (
+    config_diff,
+    layer_state,
+    load_layer_state,
+    load_optimizer_state,
+    load_state,
+    optimizer_state,
+    save_atomic,
+)
 from autodl_design.config import ControllerConfig
 from autodl_design.controller.algorithm import Reinforce
 from autodl_design.controller.baseline import MovingAverageBaseline
@@ -107,70 +115,39 @@ class ControllerAgent(parl.Agent):
 
     def checkpoint_state(self) -> dict:
         """Everything needed to continue exactly: weights, optimiser, baseline, counters, RNG."""
+        model = self.alg.model
         return {
             "format": CHECKPOINT_FORMAT,
             "config": asdict(self.config),
             "updates": self.updates,
-            "model": {k: v.numpy() for k, v in self.alg.model.state_dict().items()},
-            "optimizer": self._optimizer_state(),
+            "model": layer_state(model),
+            "optimizer": optimizer_state(self.alg.optimizer, model),
             "baseline": self.baseline.state_dict(),
             "rng": self.rng.bit_generator.state,
         }
 
     def save(self, save_path: str) -> None:
         """Write a self-describing checkpoint atomically (a kill never leaves half a file)."""
-        os.makedirs(os.path.dirname(os.path.abspath(save_path)), exist_ok=True)
-        tmp = f"{save_path}.tmp"
-        paddle.save(self.checkpoint_state(), tmp)
-        os.replace(tmp, save_path)
+        save_atomic(self.checkpoint_state(), save_path)
 
     def restore(self, save_path: str) -> None:
         """Load a checkpoint written by :meth:`save`; the configuration must match."""
         try:
-            state = paddle.load(save_path, return_numpy=True)
-        except Exception as e:  # paddle raises assorted types for unreadable files
-            raise CheckpointError(f"cannot read controller checkpoint {save_path}: {e}") from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            state = load_state(save_path)
+        except ValueError as e:
+            raise CheckpointError(f"cannot read controller checkpoint: {e}") from None
+        if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{save_path} is not an autodl-design controller checkpoint")
         mine, theirs = asdict(self.config), state["config"]
-        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        diff = config_diff(mine, theirs)
         if diff:
             detail = ", ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
             raise CheckpointError(
                 f"{save_path} was written with another controller config ({detail})"
             )
-        self.alg.model.set_state_dict({k: paddle.to_tensor(v) for k, v in state["model"].items()})
-        self._load_optimizer_state(state["optimizer"])
+        model = self.alg.model
+        load_layer_state(model, state["model"])
+        load_optimizer_state(self.alg.optimizer, model, state["optimizer"])
         self.baseline.load_state_dict(state["baseline"])
         self.updates = int(state["updates"])
         self.rng.bit_generator.state = state["rng"]
-
-    def _param_names(self) -> dict[str, str]:
-        """Paddle's unique parameter name -> structural name (``cells.0.weight_ih``)."""
-        return {p.name: name for name, p in self.alg.model.named_parameters()}
-
-    def _optimizer_state(self) -> dict:
-        # Paddle keys optimiser slots by process-global parameter names (lstm_cell_18.w_0...),
-        # which differ in the process that resumes; store them under structural names instead.
-        names = self._param_names()
-        out = {}
-        for key, value in self.alg.optimizer.state_dict().items():
-            if isinstance(value, paddle.Tensor):
-                value = value.numpy()
-            for pname, sname in names.items():
-                if key.startswith(pname + "_"):
-                    key = sname + key[len(pname) :]
-                    break
-            out[key] = value
-        return out
-
-    def _load_optimizer_state(self, state: dict) -> None:
-        names = {sname: pname for pname, sname in self._param_names().items()}
-        translated = {}
-        for key, value in state.items():
-            for sname, pname in names.items():
-                if key.startswith(sname + "_"):
-                    key = pname + key[len(sname) :]
-                    break
-            translated[key] = paddle.to_tensor(value) if hasattr(value, "dtype") else value
-        self.alg.optimizer.set_state_dict(translated)

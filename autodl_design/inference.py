@@ -1,0 +1,202 @@
+"""Inference on image files, and export of an ensemble as one static Paddle model.
+
+* :func:`load_images` decodes files of any size and mode as the data package does (RGB or L,
+  bilinear resize); :func:`classify` turns probabilities into per-image class and probability.
+* :func:`export_ensemble` saves one layer that averages its members' softmax, input float32
+  NCHW per-image standardised ``(B, C, H, W)``, with ``paddle.jit.save``;
+  :func:`load_exported` reloads it (``paddle.jit.load``, or a Paddle Inference predictor).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from autodl_design.data import DataError, preprocess
+from autodl_design.data.imaging import decode_image
+from autodl_design.pretrained import PretrainedError
+
+EXPORT_FORMAT = "autodl-design/exported-ensemble/v1"
+MODEL_PREFIX = "ensemble"
+META_NAME = "ensemble_meta.json"
+
+
+class Classifier(Protocol):
+    """What :func:`classify` needs: :class:`~autodl_design.pretrained.Ensemble` or
+    :class:`ExportedEnsemble`."""
+
+    classes: list[str]
+    image_size: int
+    channels: int
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray: ...
+
+
+def load_images(paths: list[str | Path], image_size: int = 32, channels: int = 3) -> np.ndarray:
+    """Decode image files to uint8 ``(N, image_size, image_size, channels)``.
+
+    Any Pillow-readable mode and size is converted like the data package converts training
+    images. A missing or undecodable file raises :class:`DataError` naming it.
+    """
+    out = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
+    for i, p in enumerate(paths):
+        path = Path(p)
+        if not path.is_file():
+            raise DataError(f"image not found: {path}")
+        out[i] = decode_image(path.read_bytes(), str(path), image_size, channels)
+    return out
+
+
+def classify(
+    model: Classifier, paths: list[str | Path], batch_size: int = 256
+) -> list[dict[str, Any]]:
+    """Per file: ``{"path", "label", "class", "probability", "probabilities"}`` (all K)."""
+    x = load_images(paths, model.image_size, model.channels)
+    probs = model.predict_proba(x, batch_size)
+    out = []
+    for path, p in zip(paths, probs, strict=True):
+        label = int(p.argmax())
+        out.append(
+            {
+                "path": str(path),
+                "label": label,
+                "class": model.classes[label],
+                "probability": float(p[label]),
+                "probabilities": p.tolist(),
+            }
+        )
+    return out
+
+
+class EnsembleLayer(paddle.nn.Layer):
+    """Standardised float32 ``(B, C, H, W)`` -> averaged softmax float32 ``(B, K)``."""
+
+    def __init__(self, networks: list[paddle.nn.Layer]) -> None:
+        super().__init__()
+        self.members = paddle.nn.LayerList(networks)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        probs = [F.softmax(net(x), axis=1) for net in self.members]
+        return paddle.add_n(probs) / len(probs)
+
+
+def export_ensemble(ensemble: Any, output_dir: str | Path) -> Path:
+    """Save ``ensemble`` (a :class:`~autodl_design.pretrained.Ensemble`) to ``output_dir``.
+
+    Writes ``ensemble.json`` + ``ensemble.pdiparams`` (Paddle 3's static program and weights,
+    input spec ``[None, C, H, W]`` float32 named ``image``) and ``ensemble_meta.json`` (class
+    names, input size, member names). Returns ``output_dir``.
+    """
+    import autodl_design.network
+    import autodl_design.ops
+
+    # dy2static's source rewrite fails on zip(strict=True) in the network code; its forward
+    # has no tensor-dependent control flow, so running it as plain Python while tracing is exact.
+    paddle.jit.ignore_module([autodl_design.network, autodl_design.ops])
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layer = EnsembleLayer(list(ensemble.networks))
+    layer.eval()
+    c, s = ensemble.channels, ensemble.image_size
+    spec = paddle.static.InputSpec([None, c, s, s], "float32", name="image")
+    paddle.jit.save(layer, str(out / MODEL_PREFIX), input_spec=[spec])
+    meta = {
+        "format": EXPORT_FORMAT,
+        "members": list(ensemble.names),
+        "classes": list(ensemble.classes),
+        "image_size": s,
+        "channels": c,
+        "input": "float32 (B, C, H, W), per-image standardised (autodl_design.data.preprocess)",
+        "output": "float32 (B, K), mean of the members' softmax",
+    }
+    (out / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+class ExportedEnsemble:
+    """An ensemble reloaded from :func:`export_ensemble`'s directory.
+
+    ``backend="jit"`` uses ``paddle.jit.load``; ``"predictor"`` a Paddle Inference predictor
+    (oneDNN off: its conv fusion pass crashes on these models in Paddle 3.3.1).
+    """
+
+    def __init__(self, directory: str | Path, backend: str = "jit", num_threads: int = 1):
+        self.directory = Path(directory)
+        meta_path = self.directory / META_NAME
+        if not meta_path.is_file():
+            raise PretrainedError(f"{self.directory}: no {META_NAME} (not an exported ensemble)")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != EXPORT_FORMAT:
+            raise PretrainedError(f"{meta_path}: unknown format {meta.get('format')!r}")
+        self.names: list[str] = meta["members"]
+        self.classes: list[str] = meta["classes"]
+        self.image_size: int = meta["image_size"]
+        self.channels: int = meta["channels"]
+        self.backend = backend
+        prefix = str(self.directory / MODEL_PREFIX)
+        if backend == "jit":
+            self._layer = paddle.jit.load(prefix)
+            self._layer.eval()
+        elif backend == "predictor":
+            self._predictor = _make_predictor(self.directory, num_threads)
+        else:
+            raise ValueError(f"backend must be 'jit' or 'predictor', got {backend!r}")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Averaged softmax ``(B, K)`` for standardised float32 ``(B, C, H, W)``."""
+        if self.backend == "jit":
+            with paddle.no_grad():
+                return self._layer(paddle.to_tensor(x)).numpy()
+        p = self._predictor
+        handle = p.get_input_handle(p.get_input_names()[0])
+        handle.reshape(list(x.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(x))
+        p.run()
+        return p.get_output_handle(p.get_output_names()[0]).copy_to_cpu()
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Averaged softmax float32 ``(N, K)`` for uint8 images ``(N, H, W, C)``."""
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        parts = [
+            self.forward(preprocess(x[i : i + batch_size])) for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class ids int64 ``(N,)``."""
+        return self.predict_proba(x, batch_size).argmax(axis=1).astype(np.int64)
+
+
+def _make_predictor(directory: Path, num_threads: int) -> Any:
+    import paddle.inference as pi
+
+    # Paddle 3 writes a PIR program (.json); Paddle 2 wrote .pdmodel.
+    model = next(
+        (
+            directory / f"{MODEL_PREFIX}{ext}"
+            for ext in (".json", ".pdmodel")
+            if (directory / f"{MODEL_PREFIX}{ext}").is_file()
+        ),
+        None,
+    )
+    if model is None:
+        raise PretrainedError(f"{directory}: no {MODEL_PREFIX}.json or .pdmodel")
+    config = pi.Config(str(model), str(directory / f"{MODEL_PREFIX}.pdiparams"))
+    config.disable_gpu()
+    config.disable_mkldnn()
+    config.disable_glog_info()
+    config.set_cpu_math_library_num_threads(num_threads)
+    return pi.create_predictor(config)
+
+
+def load_exported(
+    directory: str | Path, backend: str = "jit", num_threads: int = 1
+) -> ExportedEnsemble:
+    """Reload an exported ensemble; same predictions as the ensemble it came from."""
+    return ExportedEnsemble(directory, backend, num_threads)

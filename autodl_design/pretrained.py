@@ -1,0 +1,273 @@
+"""Pretrained models: the manifest, sha256-checked loading, and the averaged-softmax ensemble.
+
+``pretrained/manifest.yaml`` (format ``autodl-design/pretrained/v1``; see pretrained/README.md)
+lists the models with everything needed to rebuild and judge them: architecture (canonical
+JSON string), network config, training recipe, params, FLOPs, test accuracy, the weights file
+(relative to the manifest) and its sha256. Figures come from training (:func:`add_to_manifest`
+copies ``metrics.json``) or from ``autodl-design ensemble --write-manifest``; none is typed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paddle
+import yaml
+
+from autodl_design.checkpoint import load_layer_state
+from autodl_design.config import ConfigError, NetworkConfig, from_dict
+from autodl_design.evaluator import predict
+from autodl_design.final_training import OPERATIONAL_KEYS
+from autodl_design.network import build_network
+from autodl_design.space import Architecture, ArchitectureError
+
+MANIFEST_FORMAT = "autodl-design/pretrained/v1"
+DEFAULT_MANIFEST = "pretrained/manifest.yaml"
+MODEL_KEYS = (
+    "name", "weights", "sha256", "architecture", "architecture_key", "network", "recipe",
+    "params", "flops", "test_accuracy", "test_set", "test_images",
+)  # fmt: skip
+# Settings that describe how a run was paced, not how the model was made.
+_NOT_RECIPE = ("network", *OPERATIONAL_KEYS)
+_HEADER = (
+    "# Pretrained models of autodl-design. Written by `autodl-design add-pretrained` (from a\n"
+    "# training run's metrics.json) and `autodl-design ensemble --write-manifest` (measured\n"
+    "# accuracies); do not edit figures by hand. See pretrained/README.md.\n"
+)
+
+
+class PretrainedError(RuntimeError):
+    """A manifest or weights file is missing, malformed or altered; the message names it."""
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_manifest(path: str | Path | None = None) -> Path:
+    """``path``, or the default ``pretrained/manifest.yaml`` (working directory first, then the
+    source checkout this package lives in)."""
+    if path is not None:
+        return Path(path)
+    local = Path(DEFAULT_MANIFEST)
+    checkout = Path(__file__).resolve().parent.parent / DEFAULT_MANIFEST
+    return local if local.exists() or not checkout.exists() else checkout
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Read and check a manifest (structure only; weights are checked by :func:`verify`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedError(f"manifest not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise PretrainedError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise PretrainedError(f"{path}: not an autodl-design manifest (format {MANIFEST_FORMAT})")
+    for key in ("classes", "image_size", "channels", "models"):
+        if key not in data:
+            raise PretrainedError(f"{path}: missing top-level key {key!r}")
+    names = set()
+    for i, entry in enumerate(data["models"] or []):
+        missing = [k for k in MODEL_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise PretrainedError(f"{path}: model {i} lacks {', '.join(missing)}")
+        if entry["name"] in names:
+            raise PretrainedError(f"{path}: model name {entry['name']!r} is repeated")
+        names.add(entry["name"])
+    data["models"] = data["models"] or []
+    return data
+
+
+def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` as YAML atomically (architectures stay one-line JSON strings)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = _HEADER + yaml.safe_dump(manifest, sort_keys=False, width=100_000)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def weights_path(manifest_path: str | Path, entry: dict[str, Any]) -> Path:
+    return Path(manifest_path).parent / entry["weights"]
+
+
+def verify(manifest_path: str | Path, entry: dict[str, Any]) -> Path:
+    """Path of ``entry``'s weights after checking that the file exists and its sha256 matches."""
+    path = weights_path(manifest_path, entry)
+    if not path.is_file():
+        raise PretrainedError(
+            f"weights file missing: {path} (model {entry['name']!r} of {manifest_path})"
+        )
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise PretrainedError(
+            f"weights file altered or corrupt: {path} (sha256 {digest[:12]}..., "
+            f"manifest says {str(entry['sha256'])[:12]}...)"
+        )
+    return path
+
+
+def load_model(manifest_path: str | Path, entry: dict[str, Any], channels: int = 3):
+    """Rebuild ``entry``'s network and load its checked weights; returned in eval mode."""
+    path = verify(manifest_path, entry)
+    where = f"{manifest_path}: model {entry['name']!r}"
+    try:
+        arch = Architecture.from_json(entry["architecture"])
+        cfg = from_dict(NetworkConfig, entry["network"])
+    except (ArchitectureError, ConfigError) as e:
+        raise PretrainedError(f"{where}: {e}") from None
+    net = build_network(arch, cfg, in_channels=channels)
+    try:
+        load_layer_state(net, paddle.load(str(path), return_numpy=True))
+    except Exception as e:  # unreadable file or weights of another shape
+        raise PretrainedError(f"{where}: cannot load {path}: {e}") from None
+    net.eval()
+    return net
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of float ``(N, K)`` logits, float32."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z, dtype=np.float32)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Ensemble:
+    """Models whose softmax outputs are averaged.
+
+    ``networks[i]`` maps standardised float32 ``(B, channels, image_size, image_size)`` to
+    ``(B, len(classes))`` logits; ``names[i]`` is its manifest name.
+    """
+
+    names: list[str]
+    networks: list[paddle.nn.Layer]
+    classes: list[str]
+    image_size: int = 32
+    channels: int = 3
+
+    def member_probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Per-model probabilities float32 ``(M, N, K)`` for uint8 images ``(N, H, W, C)``."""
+        self._check_images(x)
+        return np.stack([softmax(predict(net, x, batch_size)) for net in self.networks])
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Averaged softmax float32 ``(N, K)`` for uint8 images ``(N, H, W, C)``."""
+        return self.member_probabilities(x, batch_size).mean(axis=0)
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class ids int64 ``(N,)``: argmax of :meth:`predict_proba`."""
+        return self.predict_proba(x, batch_size).argmax(axis=1).astype(np.int64)
+
+    def _check_images(self, x: np.ndarray) -> None:
+        want = (self.image_size, self.image_size, self.channels)
+        if x.dtype != np.uint8 or x.ndim != 4 or tuple(x.shape[1:]) != want:
+            raise ValueError(
+                f"expected uint8 images (N, {', '.join(map(str, want))}), got {x.shape}"
+            )
+
+
+def load_ensemble(manifest_path: str | Path, names: Sequence[str] | None = None) -> Ensemble:
+    """The ensemble of the manifest's models (``names``: a subset, in that order).
+
+    Every weights file is sha256-checked before any network is built; a missing or altered file
+    raises :class:`PretrainedError` naming it.
+    """
+    manifest = read_manifest(manifest_path)
+    entries = {e["name"]: e for e in manifest["models"]}
+    chosen = list(entries) if names is None else list(names)
+    unknown = [n for n in chosen if n not in entries]
+    if unknown:
+        raise PretrainedError(f"{manifest_path}: no model named {unknown[0]!r}")
+    if not chosen:
+        raise PretrainedError(f"{manifest_path}: lists no models")
+    for name in chosen:
+        verify(manifest_path, entries[name])
+    channels = int(manifest["channels"])
+    nets = [load_model(manifest_path, entries[n], channels) for n in chosen]
+    return Ensemble(chosen, nets, list(manifest["classes"]), int(manifest["image_size"]), channels)
+
+
+def add_to_manifest(
+    manifest_path: str | Path, model_dir: str | Path, name: str, replace: bool = False
+) -> dict[str, Any]:
+    """Copy a finished training run (``model.pdparams`` + ``metrics.json``) into the manifest.
+
+    The weights become ``<manifest dir>/<name>.pdparams``; their sha256 is computed here. The
+    manifest is created when missing; the run must share its classes and input shape. The
+    ensemble's measured figures are cleared (the membership changed). Returns the new entry.
+    """
+    manifest_path, model_dir = Path(manifest_path), Path(model_dir)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise PretrainedError(f"model name {name!r}: use letters, digits, '_', '-' and '.'")
+    for needed in ("model.pdparams", "metrics.json"):
+        if not (model_dir / needed).is_file():
+            raise PretrainedError(f"{model_dir}: no {needed} (is the training finished?)")
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    config = metrics["config"]
+    data = config["data"]
+    if manifest_path.exists():
+        manifest = read_manifest(manifest_path)
+    else:
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "classes": metrics["classes"],
+            "image_size": data["image_size"],
+            "channels": data["channels"],
+            "preprocessing": "per-image standardisation (autodl_design.data.preprocess)",
+            "ensemble": None,
+            "models": [],
+        }
+    shape = (manifest["classes"], manifest["image_size"], manifest["channels"])
+    if shape != (metrics["classes"], data["image_size"], data["channels"]):
+        raise PretrainedError(f"{model_dir}: classes or input shape differ from {manifest_path}")
+    models = manifest["models"]
+    if any(m["name"] == name for m in models) and not replace:
+        raise PretrainedError(f"{manifest_path}: already has a model named {name!r}")
+    target = manifest_path.parent / f"{name}.pdparams"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(model_dir / "model.pdparams", tmp)
+    os.replace(tmp, target)
+    recipe = {k: v for k, v in config.items() if k not in _NOT_RECIPE}
+    recipe.update(
+        train_images=metrics["train_images"],
+        train_loss=metrics["train_loss"],
+        train_acc=metrics["train_acc"],
+        train_seconds=metrics["seconds"],
+    )
+    entry = {
+        "name": name,
+        "weights": target.name,
+        "sha256": sha256_file(target),
+        "architecture": metrics["architecture"],
+        "architecture_key": metrics["architecture_key"],
+        "network": config["network"],
+        "recipe": recipe,
+        "params": metrics["params"],
+        "flops": metrics["flops"],
+        "test_accuracy": metrics["test_acc"],
+        "test_set": f"{metrics['test_source']} test split",
+        "test_images": metrics["test_images"],
+    }
+    manifest["models"] = [m for m in models if m["name"] != name] + [entry]
+    manifest["ensemble"] = None
+    write_manifest(manifest_path, manifest)
+    return entry

@@ -1,0 +1,195 @@
+"""Commands for pretrained models: ``ensemble``, ``predict``, ``export``, ``add-pretrained``.
+
+``autodl-design ensemble`` measures every model and their averaged-softmax ensemble on a test
+split (the bundled 10,000-image CIFAR-10 test set by default); with ``--write-manifest`` those
+measurements become the manifest's accuracy figures. Paddle is imported inside the commands,
+so registering them keeps ``autodl-design --help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from autodl_design.pretrained import Ensemble
+
+
+def evaluate_ensemble(
+    ensemble: Ensemble, x: np.ndarray, y: np.ndarray, batch_size: int = 256
+) -> dict[str, Any]:
+    """Accuracy and speed of each member and of the ensemble on uint8 ``x`` ``(N, H, W, C)``.
+
+    Returns ``{"images": N, "models": [{"name", "accuracy", "seconds", "img_per_s"}, ...],
+    "ensemble": {"accuracy", "seconds", "img_per_s"}}``; the ensemble's time is the sum of its
+    members' (they run one after another).
+    """
+    from autodl_design.evaluator import predict
+    from autodl_design.pretrained import softmax
+
+    y = np.asarray(y)
+    models, probs = [], []
+    for name, net in zip(ensemble.names, ensemble.networks, strict=True):
+        start = time.perf_counter()
+        p = softmax(predict(net, x, batch_size))
+        seconds = time.perf_counter() - start
+        probs.append(p)
+        acc = float(np.mean(p.argmax(axis=1) == y))
+        models.append(
+            {"name": name, "accuracy": acc, "seconds": seconds, "img_per_s": len(y) / seconds}
+        )
+    total = sum(m["seconds"] for m in models)
+    ens_acc = float(np.mean(np.mean(probs, axis=0).argmax(axis=1) == y))
+    return {
+        "images": len(y),
+        "models": models,
+        "ensemble": {"accuracy": ens_acc, "seconds": total, "img_per_s": len(y) / total},
+    }
+
+
+def _subset(n: int, limit: int | None) -> np.ndarray:
+    # The test split is ordered by class, so a prefix would hold one class only.
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:limit])
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    """``autodl-design ensemble``: per-model and ensemble accuracy and speed on a test split."""
+    from autodl_design.data import load_test_set
+    from autodl_design.evaluator import configure_threads
+    from autodl_design.pretrained import (
+        PretrainedError,
+        load_ensemble,
+        read_manifest,
+        resolve_manifest,
+        write_manifest,
+    )
+
+    configure_threads(args.threads)
+    path = resolve_manifest(args.manifest)
+    ensemble = load_ensemble(path)
+    x, y, classes = load_test_set(
+        args.data, image_size=ensemble.image_size, channels=ensemble.channels
+    )
+    if classes != ensemble.classes:
+        raise PretrainedError(f"{args.data}: classes {classes} differ from the manifest's")
+    n_all = len(y)
+    keep = _subset(n_all, args.limit)
+    x, y = x[keep], y[keep]
+    test_set = f"{args.data} test split"
+    if len(y) < n_all:
+        test_set += f" (seeded subset of {len(y)} of {n_all})"
+    result = evaluate_ensemble(ensemble, x, y, args.batch_size)
+    print(f"{len(y)} images: {test_set}")
+    print(f"{'model':<20} {'accuracy':>9} {'img/s':>8}")
+    for m in result["models"]:
+        print(f"{m['name']:<20} {m['accuracy']:>9.4f} {m['img_per_s']:>8.1f}")
+    e = result["ensemble"]
+    label = f"ensemble ({len(result['models'])})"
+    print(f"{label:<20} {e['accuracy']:>9.4f} {e['img_per_s']:>8.1f}")
+    if args.write_manifest:
+        manifest = read_manifest(path)
+        measured = {m["name"]: m for m in result["models"]}
+        for entry in manifest["models"]:
+            entry.update(
+                test_accuracy=measured[entry["name"]]["accuracy"],
+                test_set=test_set,
+                test_images=len(y),
+            )
+        manifest["ensemble"] = {
+            "members": list(ensemble.names),
+            "rule": "argmax of the mean of the members' softmax",
+            "test_accuracy": e["accuracy"],
+            "test_set": test_set,
+            "test_images": len(y),
+        }
+        write_manifest(path, manifest)
+        print(f"wrote the measured accuracies to {path}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``autodl-design predict IMG...``: class and probability of each image."""
+    from autodl_design.evaluator import configure_threads
+    from autodl_design.inference import classify, load_exported
+    from autodl_design.pretrained import load_ensemble, resolve_manifest
+
+    configure_threads(args.threads)
+    if args.exported:
+        model = load_exported(args.exported, backend=args.backend, num_threads=args.threads)
+    else:
+        model = load_ensemble(resolve_manifest(args.manifest))
+    width = max(len(str(p)) for p in args.images)
+    for row in classify(model, args.images, args.batch_size):
+        print(f"{row['path']:<{width}}  {row['class']:<12} {row['probability']:.3f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``autodl-design export``: the ensemble as one static model, checked after reloading."""
+    from autodl_design.inference import export_ensemble, load_exported
+    from autodl_design.pretrained import load_ensemble, resolve_manifest
+
+    ensemble = load_ensemble(resolve_manifest(args.manifest))
+    out = export_ensemble(ensemble, args.output)
+    s, c = ensemble.image_size, ensemble.channels
+    x = np.random.default_rng(0).integers(0, 256, (8, s, s, c), dtype=np.uint8)
+    diff = np.abs(load_exported(out).predict_proba(x) - ensemble.predict_proba(x)).max()
+    print(f"exported {len(ensemble.names)} models to {out}; reloaded: max |diff| {diff:.2e}")
+    return 0
+
+
+def cmd_add_pretrained(args: argparse.Namespace) -> int:
+    """``autodl-design add-pretrained RUN_DIR --name NAME``: copy a finished run in."""
+    from autodl_design.pretrained import add_to_manifest, resolve_manifest
+
+    path = resolve_manifest(args.manifest)
+    entry = add_to_manifest(path, args.run_dir, args.name, replace=args.replace)
+    print(f"added {entry['name']} ({entry['weights']}, sha256 {entry['sha256'][:12]}...) to {path}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
+    if manifest:
+        p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
+    p.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+
+
+def register(
+    subparsers: argparse._SubParsersAction,
+    add_config_args: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Add ``ensemble``, ``predict``, ``export`` and ``add-pretrained`` to the CLI."""
+    p = subparsers.add_parser("ensemble", help="accuracy of the pretrained models and ensemble")
+    _common(p)
+    p.add_argument("--data", default="bundled", help="'bundled' (default), CIFAR-10 or folder")
+    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of N images")
+    p.add_argument("--write-manifest", action="store_true", help="store the measured accuracies")
+    p.set_defaults(func=cmd_ensemble)
+
+    p = subparsers.add_parser("predict", help="classify image files with the ensemble")
+    _common(p)
+    p.add_argument("images", nargs="+", help="image files (any size or mode)")
+    p.add_argument("--exported", metavar="DIR", help="use an exported ensemble instead")
+    p.add_argument(
+        "--backend", choices=["jit", "predictor"], default="jit", help="how to run --exported"
+    )
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser("export", help="save the ensemble for Paddle Inference")
+    p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
+    p.add_argument("--output", required=True, help="directory for the exported model")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("add-pretrained", help="add a finished training run to a manifest")
+    p.add_argument("run_dir", help="output directory of `autodl-design train`")
+    p.add_argument("--name", required=True, help="model name in the manifest")
+    p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
+    p.add_argument("--replace", action="store_true", help="replace a model of the same name")
+    p.set_defaults(func=cmd_add_pretrained)

@@ -1,0 +1,300 @@
+"""The final-training loop of one architecture, resumable at any step with identical results.
+
+:class:`Trainer` owns the network, the optimiser, the random generators and the progress
+counters; :meth:`Trainer.checkpoint` captures all of them, :meth:`Trainer.restore` puts them back.
+
+Exact resumption: batches come from :func:`~autodl_design.data.iterate_batches`, which draws an
+epoch's permutation and augmentation from one numpy generator as it goes. The checkpoint stores
+that generator's state *at the start of the current epoch* and the number of steps done in it;
+a resumed run replays the epoch's first steps through the batch iterator without training (a few
+milliseconds each), which reproduces the generator exactly. Paddle's generator (dropout) is
+captured at the moment of saving. The learning rate is a pure function of the global step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from autodl_design.checkpoint import (
+    config_diff,
+    layer_state,
+    load_layer_state,
+    load_optimizer_state,
+    load_state,
+    lookup,
+    optimizer_state,
+    save_atomic,
+)
+from autodl_design.data import iterate_batches, num_batches
+from autodl_design.evaluator import cosine_lr, evaluate_accuracy
+from autodl_design.final_training import OPERATIONAL_KEYS, TrainConfig, TrainingError
+from autodl_design.flops import count_flops, count_params
+from autodl_design.network import build_network
+from autodl_design.space import Architecture
+
+CHECKPOINT_FORMAT = "autodl-design/train/v1"
+
+
+@dataclass
+class Progress:
+    """Counters of a run; ``loss_sum``/``correct``/``seen``/``epoch_seconds`` cover the current
+    epoch so far, ``seconds`` all training time over every session."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    seconds: float = 0.0
+    epoch_seconds: float = 0.0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dict:
+    """Read checkpoint ``path`` and refuse it unless it was written for ``arch`` and ``config``.
+
+    Returns the checkpoint dict for :meth:`Trainer.restore`. Raises :class:`TrainingError` with
+    a one-line message naming the differing keys.
+    """
+    try:
+        state = load_state(path)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} is not an autodl-design training checkpoint")
+    if state["architecture"] != arch.to_json():
+        theirs = Architecture.from_json(state["architecture"]).key()
+        raise TrainingError(
+            f"{path} was written for another architecture (key {theirs}, now {arch.key()}); "
+            "use the same --arch or another --output"
+        )
+    mine = dataclasses.asdict(config)
+    diff = config_diff(mine, state["config"], OPERATIONAL_KEYS)
+    if diff:
+        detail = ", ".join(
+            f"{k}: {lookup(state['config'], k)!r} -> {lookup(mine, k)!r}" for k in diff[:4]
+        )
+        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+        raise TrainingError(
+            f"{path} was written with another config ({detail}{more}); "
+            "use the same config or another --output"
+        )
+    return state
+
+
+class Trainer:
+    """SGD (Nesterov) training of ``arch`` on uint8 ``train_x`` ``(N, H, W, C)``, int64 ``train_y``.
+
+    Loss: cross-entropy with ``config.label_smoothing``; learning rate: cosine from ``config.lr``
+    to ``config.lr_min`` over all steps, set every step; L2 weight decay on every parameter;
+    optional global-norm gradient clipping. ``log`` receives one line per message.
+    """
+
+    def __init__(
+        self,
+        arch: Architecture,
+        config: TrainConfig,
+        train_x: np.ndarray,
+        train_y: np.ndarray,
+        checkpoint_path: Path,
+        log: Callable[[str], None],
+        writer: Any = None,
+    ) -> None:
+        self.arch, self.config = arch, config
+        self.train_x, self.train_y = train_x, train_y
+        self.checkpoint_path = checkpoint_path
+        self.log, self.writer = log, writer
+        paddle.seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.epoch_rng_state = self.rng.bit_generator.state
+        _, h, w, c = train_x.shape
+        self.net = build_network(arch, config.network, in_channels=c)
+        self.input_shape = (1, c, h, w)
+        self.steps_per_epoch = num_batches(len(train_x), config.batch_size)
+        self.lr_at = cosine_lr(config.lr, config.lr_min, config.epochs * self.steps_per_epoch)
+        clip = paddle.nn.ClipGradByGlobalNorm(config.grad_clip) if config.grad_clip else None
+        self.opt = paddle.optimizer.Momentum(
+            learning_rate=self.lr_at(0),
+            momentum=config.momentum,
+            parameters=self.net.parameters(),
+            use_nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+            grad_clip=clip,
+        )
+        self.progress = Progress()
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to continue exactly, plus the config and architecture it is for."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "architecture": self.arch.to_json(),
+            "config": dataclasses.asdict(self.config),
+            "progress": dataclasses.asdict(self.progress),
+            "model": layer_state(self.net),
+            "optimizer": optimizer_state(self.opt, self.net),
+            "rng": {"numpy_epoch_start": self.epoch_rng_state, "paddle": paddle.get_rng_state()},
+        }
+
+    def save(self) -> None:
+        save_atomic(self.checkpoint(), self.checkpoint_path)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint dict accepted by :func:`check_checkpoint`."""
+        load_layer_state(self.net, state["model"])
+        load_optimizer_state(self.opt, self.net, state["optimizer"])
+        self.progress = Progress(**state["progress"])
+        self.epoch_rng_state = state["rng"]["numpy_epoch_start"]
+        paddle.set_rng_state(state["rng"]["paddle"])
+
+    def run(
+        self, stop_after_epochs: int | None = None, stop_after_steps: int | None = None
+    ) -> bool:
+        """Train until all epochs are done (returns True) or a stop point is reached (False).
+
+        ``stop_after_epochs``/``stop_after_steps`` count from the start of training (not of this
+        session). A checkpoint is written at every epoch end, every ``config.checkpoint_every``
+        steps (when > 0) and at a stop point.
+        """
+        cfg, p = self.config, self.progress
+        while p.epoch < cfg.epochs:
+            self.rng.bit_generator.state = self.epoch_rng_state
+            batches = iterate_batches(
+                self.train_x, self.train_y, cfg.batch_size, self.rng, True, cfg.data.augment
+            )
+            for _ in range(p.step_in_epoch):
+                next(batches)
+            tick = time.perf_counter()
+            for xb, yb in batches:
+                self._step(xb, yb)
+                now = time.perf_counter()
+                p.seconds += now - tick
+                p.epoch_seconds += now - tick
+                if cfg.log_every and p.global_step % cfg.log_every == 0:
+                    self._log_steps()
+                if p.step_in_epoch == self.steps_per_epoch:
+                    break
+                if stop_after_steps is not None and p.global_step >= stop_after_steps:
+                    self.save()
+                    return False
+                if cfg.checkpoint_every and p.global_step % cfg.checkpoint_every == 0:
+                    self.save()
+                tick = time.perf_counter()  # logging and saving are not training time
+            self._end_epoch()
+            self.save()
+            if stop_after_epochs is not None and p.epoch >= stop_after_epochs:
+                return p.epoch >= cfg.epochs
+            if stop_after_steps is not None and p.global_step >= stop_after_steps:
+                return p.epoch >= cfg.epochs
+        return True
+
+    def _step(self, xb: np.ndarray, yb: np.ndarray) -> None:
+        p = self.progress
+        lr = self.lr_at(p.global_step)
+        self.opt.set_lr(lr)
+        x, y = paddle.to_tensor(xb), paddle.to_tensor(yb)
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        value = float(loss)
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"training loss became {value} at epoch {p.epoch + 1} step {p.step_in_epoch + 1} "
+                f"(lr {lr:.4g}); the last checkpoint is before it: lower lr or set grad_clip"
+            )
+        loss.backward()
+        self.opt.step()
+        self.opt.clear_grad()
+        p.loss_sum += value * len(yb)
+        p.correct += int((logits.argmax(axis=1) == y).sum())
+        p.seen += len(yb)
+        p.step_in_epoch += 1
+        p.global_step += 1
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", value, p.global_step)
+            self.writer.add_scalar("train/lr", lr, p.global_step)
+
+    def _rates(self) -> tuple[float, float, float]:
+        p = self.progress
+        seen = max(1, p.seen)
+        return p.loss_sum / seen, p.correct / seen, p.seen / max(p.epoch_seconds, 1e-9)
+
+    def _log_steps(self) -> None:
+        p = self.progress
+        loss, acc, speed = self._rates()
+        self.log(
+            f"epoch {p.epoch + 1}/{self.config.epochs} step {p.step_in_epoch}/"
+            f"{self.steps_per_epoch} loss {loss:.4f} acc {acc:.3f} "
+            f"lr {self.lr_at(p.global_step):.5f} {speed:.1f} img/s"
+        )
+
+    def _end_epoch(self) -> None:
+        p = self.progress
+        loss, acc, speed = self._rates()
+        entry = {
+            "epoch": p.epoch + 1,
+            "train_loss": loss,
+            "train_acc": acc,
+            "lr": self.lr_at(p.global_step),
+            "seconds": p.epoch_seconds,
+            "img_per_s": speed,
+        }
+        p.history.append(entry)
+        p.epoch += 1
+        p.step_in_epoch, p.loss_sum, p.correct, p.seen, p.epoch_seconds = 0, 0.0, 0, 0, 0.0
+        self.epoch_rng_state = self.rng.bit_generator.state
+        self.log(
+            f"epoch {entry['epoch']}/{self.config.epochs} done: train loss {loss:.4f} "
+            f"acc {acc:.3f} lr {entry['lr']:.5f} {speed:.1f} img/s ({entry['seconds']:.1f}s)"
+        )
+        if self.writer is not None:
+            for key in ("train_loss", "train_acc", "img_per_s"):
+                self.writer.add_scalar(f"epoch/{key}", entry[key], entry["epoch"])
+
+    def finish(
+        self, output_dir: Path, test: tuple[np.ndarray, np.ndarray] | None, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Evaluate on ``test`` (uint8 images, labels) and write ``model.pdparams`` and
+        ``metrics.json``; returns the metrics (``extra`` is merged in)."""
+        p = self.progress
+        test_loss = test_acc = None
+        if test is not None:
+            test_loss, test_acc = evaluate_accuracy(self.net, *test, self.config.batch_size)
+            self.log(f"test loss {test_loss:.4f} acc {test_acc:.4f} ({len(test[1])} images)")
+        last = p.history[-1] if p.history else {}
+        metrics = {
+            "architecture": self.arch.to_json(),
+            "architecture_key": self.arch.key(),
+            "config": dataclasses.asdict(self.config),
+            "epochs": p.epoch,
+            "steps": p.global_step,
+            "train_images": len(self.train_y),
+            "params": count_params(self.net),
+            "flops": count_flops(self.net, self.input_shape),
+            "train_loss": last.get("train_loss"),
+            "train_acc": last.get("train_acc"),
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "test_images": None if test is None else len(test[1]),
+            "seconds": p.seconds,
+            "train_img_per_s": p.epoch * len(self.train_y) / max(p.seconds, 1e-9),
+            **extra,
+            "history": p.history,
+        }
+        save_atomic(self.net.state_dict(), output_dir / "model.pdparams")
+        tmp = output_dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        tmp.replace(output_dir / "metrics.json")
+        if self.writer is not None and test_acc is not None:
+            self.writer.add_scalar("test/acc", test_acc, p.epoch)
+        return metrics

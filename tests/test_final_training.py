@@ -1,0 +1,223 @@
+"""Final training: outputs, exact resumption, refusal of foreign checkpoints, CLI command."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from autodl_design.checkpoint import load_state
+from autodl_design.config import ConfigError, load_config
+from autodl_design.final_training import (
+    CHECKPOINT_NAME,
+    TrainConfig,
+    TrainData,
+    TrainingError,
+    load_architecture,
+    load_train_data,
+    register,
+    train,
+)
+from autodl_design.space import Architecture, ArchitectureError, random_architecture
+
+CLASSES = ["circle", "square", "stripes", "noise"]
+TINY = [
+    "network.width=8",
+    "network.stages=2",
+    f"network.num_classes={len(CLASSES)}",
+    "data.image_size=16",
+    "epochs=2",
+    "batch_size=32",
+    "log_every=2",
+    "visualdl=false",
+]
+ARCH = random_architecture(np.random.default_rng(0), 4, edge_prob=0.5)
+
+
+def make_images(n_per_class, size=16, seed=0):
+    """Uint8 (N, size, size, 3) images of four easy classes, int64 labels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy - size / 2, xx - size / 2)
+    shapes = [
+        (r < size / 3) * 200.0,
+        ((abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4)) * 200.0,
+        (xx // 2 % 2) * 200.0,
+        rng.uniform(0, 200, (size, size)),
+    ]
+    x, y = [], []
+    for label, base in enumerate(shapes):
+        for _ in range(n_per_class):
+            img = base[..., None] + rng.normal(0, 25, (size, size, 3))
+            x.append(np.clip(img, 0, 255).astype(np.uint8))
+            y.append(label)
+    return np.stack(x), np.asarray(y, dtype=np.int64)
+
+
+def tiny_data(n_train=30, n_test=5):
+    train_x, train_y = make_images(n_train, seed=0)
+    test_x, test_y = make_images(n_test, seed=1)
+    return TrainData(train_x, train_y, test_x, test_y, CLASSES, "tiny")
+
+
+def write_image_folder(root, n_train=10, n_test=3):
+    """train/<class>/*.png and test/<class>/*.png under ``root``."""
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        x, y = make_images(n, seed=seed)
+        for i, (img, label) in enumerate(zip(x, y, strict=True)):
+            folder = root / split / CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(folder / f"{i:03d}.png")
+    return root
+
+
+def tiny_config(*extra):
+    return load_config(TrainConfig, None, TINY + list(extra))
+
+
+def quiet(_line):
+    pass
+
+
+def weights(run_dir):
+    return {k: v.numpy() for k, v in paddle.load(str(run_dir / "model.pdparams")).items()}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data()
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, data):
+    out = tmp_path_factory.mktemp("full")
+    metrics = train(ARCH, tiny_config(), out, data=data, log=quiet)
+    return out, metrics
+
+
+def test_training_writes_weights_metrics_and_checkpoint(full_run):
+    out, metrics = full_run
+    for name in ("model.pdparams", "metrics.json", CHECKPOINT_NAME, "train.log"):
+        assert (out / name).is_file(), name
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    assert Architecture.from_json(metrics["architecture"]) == ARCH
+    assert metrics["config"]["epochs"] == 2 and metrics["epochs"] == 2
+    assert metrics["steps"] == 2 * 4  # 120 images, batch 32
+    assert metrics["params"] > 0 and metrics["flops"] > 0
+    assert metrics["test_images"] == 20 and 0 <= metrics["test_acc"] <= 1
+    assert np.isfinite(metrics["train_loss"]) and metrics["classes"] == CLASSES
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    state = load_state(out / CHECKPOINT_NAME)
+    assert state["format"] == "autodl-design/train/v1"
+    assert state["architecture"] == ARCH.to_json()
+    assert state["progress"]["epoch"] == 2
+    assert {"model", "optimizer", "rng", "config"} <= set(state)
+    log = (out / "train.log").read_text()
+    assert "epoch 1/2 step 2/4 loss" in log and "img/s" in log
+
+
+def test_resume_after_an_epoch_gives_the_same_weights(full_run, data, tmp_path):
+    out, metrics = full_run
+    assert train(ARCH, tiny_config(), tmp_path, data=data, stop_after_epochs=1, log=quiet) is None
+    assert load_state(tmp_path / CHECKPOINT_NAME)["progress"]["epoch"] == 1
+    assert not (tmp_path / "model.pdparams").exists()
+    resumed = train(ARCH, tiny_config(), tmp_path, resume=True, data=data, log=quiet)
+    expected, got = weights(out), weights(tmp_path)
+    assert expected.keys() == got.keys()
+    assert all(np.array_equal(expected[k], got[k]) for k in expected)
+    assert resumed["train_loss"] == metrics["train_loss"]
+    assert resumed["history"][0]["train_loss"] == metrics["history"][0]["train_loss"]
+
+
+def test_resume_in_the_middle_of_an_epoch_gives_the_same_weights(full_run, data, tmp_path):
+    out, _ = full_run
+    # checkpoint_every is operational: the resumed session may use another value.
+    first = tiny_config("checkpoint_every=2")
+    assert train(ARCH, first, tmp_path, data=data, stop_after_steps=3, log=quiet) is None
+    assert load_state(tmp_path / CHECKPOINT_NAME)["progress"]["step_in_epoch"] == 3
+    again = train(
+        ARCH, tiny_config(), tmp_path, resume=True, stop_after_steps=6, data=data, log=quiet
+    )
+    assert again is None
+    train(ARCH, tiny_config(), tmp_path, resume=True, data=data, log=quiet)
+    expected, got = weights(out), weights(tmp_path)
+    assert all(np.array_equal(expected[k], got[k]) for k in expected)
+
+
+def test_foreign_checkpoints_are_refused_in_one_line(full_run, data):
+    out, _ = full_run
+    with pytest.raises(TrainingError, match="already holds a training checkpoint"):
+        train(ARCH, tiny_config(), out, data=data, log=quiet)
+    with pytest.raises(TrainingError, match=r"another config \(epochs: 2 -> 3, lr: 0.1 -> 0.05\)"):
+        train(ARCH, tiny_config("epochs=3", "lr=0.05"), out, resume=True, data=data, log=quiet)
+    other = random_architecture(np.random.default_rng(5), 4, edge_prob=0.5)
+    with pytest.raises(TrainingError, match="another architecture") as info:
+        train(other, tiny_config(), out, resume=True, data=data, log=quiet)
+    assert "\n" not in str(info.value)
+
+
+def test_class_count_must_match_the_network(data, tmp_path):
+    with pytest.raises(ConfigError, match="num_classes"):
+        train(ARCH, tiny_config("network.num_classes=10"), tmp_path, data=data, log=quiet)
+
+
+def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):
+    bare = tmp_path / "arch.json"
+    bare.write_text(ARCH.to_json())
+    best = tmp_path / "best_architecture.json"
+    best.write_text(json.dumps({"architecture": ARCH.to_dict(), "key": ARCH.key(), "reward": 1}))
+    assert load_architecture(bare) == ARCH
+    assert load_architecture(str(best)) == ARCH
+    assert load_architecture(ARCH.to_json()) == ARCH
+    with pytest.raises(ArchitectureError, match="not found"):
+        load_architecture(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"architecture": {"normal": 1}}')
+    with pytest.raises(ArchitectureError, match="bad.json"):
+        load_architecture(bad)
+
+
+def test_config_file_and_validation():
+    config = load_config(TrainConfig, Path(__file__).parents[1] / "configs" / "train_cifar10.yaml")
+    assert config.data.source.endswith("cifar10-jpeg.tar.gz")
+    assert config.nesterov and config.label_smoothing > 0
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        tiny_config("label_smoothing=1.5")
+    with pytest.raises(ConfigError, match="unknown config key 'epoch'"):
+        tiny_config("epoch=3")
+
+
+def test_image_folder_data_uses_all_train_and_the_test_split(tmp_path):
+    source = write_image_folder(tmp_path / "folder")
+    config = tiny_config(f"data.source={source}", "max_test_per_class=2")
+    loaded = load_train_data(config)
+    assert loaded.train_x.shape == (40, 16, 16, 3) and loaded.classes == sorted(CLASSES)
+    assert len(loaded.test_y) == 8
+
+
+def add_config_args(p):
+    """The CLI's ``-c``/``-o`` arguments (as autodl_design.cli adds them)."""
+    p.add_argument("-c", "--config")
+    p.add_argument("-o", "--override", action="append", default=[])
+
+
+def test_train_command_stops_and_resumes(tmp_path, capsys):
+    source = write_image_folder(tmp_path / "folder")
+    arch_file = tmp_path / "best_architecture.json"
+    arch_file.write_text(json.dumps({"architecture": ARCH.to_dict(), "key": ARCH.key()}))
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True), add_config_args)
+    argv = ["train", "--arch", str(arch_file), "--output", str(tmp_path / "run")]
+    argv += ["--data", str(source)] + [a for o in TINY for a in ("-o", o)]
+    args = parser.parse_args(argv + ["--stop-after-epochs", "1"])
+    assert args.func(args) == 0
+    assert "continue with --resume" in capsys.readouterr().out
+    args = parser.parse_args(argv + ["--resume"])
+    assert args.func(args) == 0
+    assert "resumed" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["test_images"] == 12

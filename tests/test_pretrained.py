@@ -1,0 +1,188 @@
+"""Pretrained manifest, sha256-checked loading, ensemble, export and the pretrained commands."""
+
+import argparse
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autodl_design import pretrained_cli
+from autodl_design.config import load_config
+from autodl_design.evaluator import predict
+from autodl_design.final_training import TrainConfig, TrainData, train
+from autodl_design.inference import classify, export_ensemble, load_exported, load_images
+from autodl_design.pretrained import (
+    MANIFEST_FORMAT,
+    PretrainedError,
+    add_to_manifest,
+    load_ensemble,
+    read_manifest,
+    sha256_file,
+    softmax,
+)
+from autodl_design.space import Architecture, random_architecture
+
+CLASSES = ["a", "b", "c"]
+SIZE = 16
+
+
+def tiny_images(n_per_class, seed):
+    """Class k: brightness around 60 + 70 k, plus noise; uint8 (N, 16, 16, 3)."""
+    rng = np.random.default_rng(seed)
+    x = [
+        np.clip(60 + 70 * k + rng.normal(0, 30, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+        for k in range(len(CLASSES))
+        for _ in range(n_per_class)
+    ]
+    return np.stack(x), np.repeat(np.arange(len(CLASSES)), n_per_class).astype(np.int64)
+
+
+def tiny_run(out, seed):
+    config = load_config(
+        TrainConfig,
+        None,
+        [
+            "network.width=8",
+            "network.stages=2",
+            f"network.num_classes={len(CLASSES)}",
+            "data.image_size=16",
+            "epochs=1",
+            "batch_size=16",
+            "visualdl=false",
+            f"seed={seed}",
+        ],
+    )
+    data = TrainData(*tiny_images(16, 0), *tiny_images(4, 1), CLASSES, "tiny")
+    arch = random_architecture(np.random.default_rng(seed), 4, edge_prob=0.5)
+    return train(arch, config, out, data=data, log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A manifest with two tiny trained models, and an image folder with a test split."""
+    root = tmp_path_factory.mktemp("pretrained")
+    manifest = root / "pretrained" / "manifest.yaml"
+    for i, name in enumerate(("alpha", "beta")):
+        tiny_run(root / f"run_{name}", seed=i + 1)
+        add_to_manifest(manifest, root / f"run_{name}", name)
+    x, y = tiny_images(5, 2)
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        folder = root / "folder" / "test" / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    return root, manifest
+
+
+@pytest.fixture
+def manifest(built, tmp_path):
+    """A private copy of the manifest directory, free to alter."""
+    shutil.copytree(built[1].parent, tmp_path / "pretrained")
+    return tmp_path / "pretrained" / "manifest.yaml"
+
+
+def test_manifest_lists_models_with_checked_hashes(built):
+    root, path = built
+    m = read_manifest(path)
+    assert m["format"] == MANIFEST_FORMAT and m["classes"] == CLASSES
+    assert [e["name"] for e in m["models"]] == ["alpha", "beta"]
+    for entry in m["models"]:
+        assert entry["sha256"] == sha256_file(path.parent / entry["weights"])
+        assert Architecture.from_json(entry["architecture"]).to_json() == entry["architecture"]
+        assert entry["network"]["width"] == 8 and entry["recipe"]["epochs"] == 1
+        assert entry["params"] > 0 and entry["flops"] > 0 and 0 <= entry["test_accuracy"] <= 1
+    ensemble = load_ensemble(path)
+    assert ensemble.names == ["alpha", "beta"] and ensemble.image_size == SIZE
+
+
+def test_altered_weights_file_is_refused_by_name(manifest):
+    target = manifest.parent / "beta.pdparams"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(PretrainedError, match=r"altered or corrupt: .*beta\.pdparams") as info:
+        load_ensemble(manifest)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_weights_file_is_refused_by_name(manifest):
+    (manifest.parent / "alpha.pdparams").unlink()
+    with pytest.raises(PretrainedError, match=r"missing: .*alpha\.pdparams"):
+        load_ensemble(manifest)
+    with pytest.raises(PretrainedError, match="manifest not found"):
+        load_ensemble(manifest.parent / "nope.yaml")
+
+
+def test_ensemble_averages_member_softmax(built):
+    ensemble = load_ensemble(built[1])
+    x, _ = tiny_images(3, 7)
+    members = ensemble.member_probabilities(x)
+    assert members.shape == (2, len(x), len(CLASSES))
+    for net, probs in zip(ensemble.networks, members, strict=True):
+        np.testing.assert_allclose(probs, softmax(predict(net, x, 64)), atol=1e-6)
+    proba = ensemble.predict_proba(x)
+    np.testing.assert_allclose(proba, members.mean(axis=0), atol=1e-7)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(ensemble.predict(x), proba.argmax(axis=1))
+
+
+def test_export_and_reload_give_the_same_predictions(built, tmp_path):
+    ensemble = load_ensemble(built[1])
+    out = export_ensemble(ensemble, tmp_path / "exported")
+    x, _ = tiny_images(4, 9)
+    expected = ensemble.predict_proba(x)
+    for backend in ("jit", "predictor"):
+        reloaded = load_exported(out, backend=backend)
+        assert reloaded.classes == CLASSES and reloaded.names == ["alpha", "beta"]
+        assert np.abs(reloaded.predict_proba(x, batch_size=5) - expected).max() < 1e-4
+
+
+def test_images_of_any_mode_and_size_are_classified(built, tmp_path):
+    rng = np.random.default_rng(0)
+    paths = [tmp_path / "rgba.png", tmp_path / "gray.jpg"]
+    Image.fromarray(rng.integers(0, 255, (40, 25, 4), dtype=np.uint8), "RGBA").save(paths[0])
+    Image.fromarray(rng.integers(0, 255, (9, 9), dtype=np.uint8), "L").save(paths[1])
+    assert load_images(paths, SIZE, 3).shape == (2, SIZE, SIZE, 3)
+    rows = classify(load_ensemble(built[1]), paths)
+    assert [r["class"] in CLASSES for r in rows] == [True, True]
+    assert all(0 < r["probability"] <= 1 for r in rows)
+
+
+def run_cli(*argv):
+    parser = argparse.ArgumentParser()
+    pretrained_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
+    folder = built[0] / "folder"
+    assert run_cli("ensemble", "--manifest", manifest, "--data", folder, "--write-manifest") == 0
+    out = capsys.readouterr().out
+    assert "alpha" in out and "beta" in out and "ensemble (2)" in out and "img/s" in out
+    m = read_manifest(manifest)
+    x, y = tiny_images(5, 2)
+    ensemble = load_ensemble(manifest)
+    expected = float(np.mean(ensemble.predict(x) == y))
+    assert m["ensemble"]["test_accuracy"] == pytest.approx(expected)
+    assert m["ensemble"]["test_images"] == 15
+    assert all(e["test_images"] == 15 for e in m["models"])
+
+
+def test_predict_export_and_add_commands(built, manifest, tmp_path, capsys):
+    image = tmp_path / "img.png"
+    Image.fromarray(tiny_images(1, 3)[0][2]).save(image)
+    assert run_cli("predict", "--manifest", manifest, image) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(image)) and line.split()[1] in CLASSES
+    assert run_cli("export", "--manifest", manifest, "--output", tmp_path / "exp") == 0
+    assert "max |diff|" in capsys.readouterr().out
+    assert run_cli("predict", "--exported", tmp_path / "exp", image) == 0
+    assert capsys.readouterr().out.strip() == line
+    run_dir = built[0] / "run_alpha"
+    with pytest.raises(PretrainedError, match="already has a model named 'alpha'"):
+        run_cli("add-pretrained", run_dir, "--name", "alpha", "--manifest", manifest)
+    assert run_cli("add-pretrained", run_dir, "--name", "gamma", "--manifest", manifest) == 0
+    m = read_manifest(manifest)
+    assert [e["name"] for e in m["models"]] == ["alpha", "beta", "gamma"]
+    assert m["ensemble"] is None  # membership changed: figures must be measured again
