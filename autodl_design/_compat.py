@@ -22,11 +22,13 @@ _REQUIRED_ENV = {
 
 def apply() -> None:
     """Set the variables (keeping values the user chose) and warn if it is already too late."""
-    # Paddle alone is harmless, but it loads protobuf, whose runtime is then fixed.
+    # Paddle alone is harmless, but it loads protobuf, whose runtime is then fixed. It is only
+    # too late if the variables were not already set (xparl workers set them in advance).
+    preset = all(os.environ.get(k) == v for k, v in _REQUIRED_ENV.items())
     late = [name for name in ("parl", "google.protobuf") if name in sys.modules]
     for key, value in _REQUIRED_ENV.items():
         os.environ.setdefault(key, value)
-    if late:
+    if late and not preset:
         print(
             f"autodl_design: {', '.join(late)} imported before autodl_design; "
             "import autodl_design first so PARL finds its paddle backend",

@@ -1,6 +1,16 @@
 """Evaluation backends: where candidate architectures are trained."""
 
 from autodl_design.backends.base import Backend, EvalSettings, EvalTask, failure_record
+from autodl_design.backends.factory import make_backend
+from autodl_design.backends.local import LocalBackend
 from autodl_design.backends.serial import SerialBackend
 
-__all__ = ["Backend", "EvalSettings", "EvalTask", "SerialBackend", "failure_record"]
+__all__ = [
+    "Backend",
+    "EvalSettings",
+    "EvalTask",
+    "LocalBackend",
+    "SerialBackend",
+    "failure_record",
+    "make_backend",
+]
