@@ -265,3 +265,18 @@ def test_xparl_cluster_stops_without_leftovers(cluster):
     cluster.stop()
     assert cluster.pids() == set()
     assert all(gone(pid) for pid in pids)
+
+
+def test_loopback_pin_reaches_parl_in_a_fresh_process():
+    """Cluster processes get the sitecustomize that pins PARL's address to 127.0.0.1."""
+    import subprocess
+    import sys
+
+    from autodl_design.backends.cluster import cluster_env
+
+    code = "import parl.utils; print(parl.utils.get_ip_address())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=cluster_env(), capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.strip().splitlines()[-1] == "127.0.0.1"

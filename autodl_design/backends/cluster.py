@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autodl_design.backends import loopback
+
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -68,7 +70,7 @@ def cluster_env(
     env["XPARL_igonre_core"] = "true"
     for name in THREAD_ENV_VARS:
         env[name] = str(threads)
-    return env
+    return loopback.site_env(env)
 
 
 @dataclass

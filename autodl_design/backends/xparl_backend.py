@@ -46,7 +46,7 @@ with warnings.catch_warnings():
     import parl
     from parl.remote.exceptions import FutureFunctionError, FutureObjectEmpty
 
-from autodl_design.backends import parl_heartbeat
+from autodl_design.backends import loopback, parl_heartbeat
 from autodl_design.backends.base import EvalSettings, EvalTask
 from autodl_design.backends.local import worker_settings
 from autodl_design.backends.slots import TaskFailed, WorkerLost, run_on_slots
@@ -116,6 +116,8 @@ def connect(address: str) -> None:
     from parl.remote import client
 
     parl_heartbeat.install()
+    if loopback.is_loopback(address.rpartition(":")[0]):
+        loopback.install()
     current = client.GLOBAL_CLIENT
     if current is not None and current.process_id == os.getpid():
         if current.master_address == address and current.connected_to_master:
