@@ -37,7 +37,7 @@ def apply() -> None:
 
 
 def quiet_import_noise() -> None:
-    """Drop PARL's INFO lines ("Argv: ...", backend choice) and two Paddle warnings.
+    """Drop PARL's INFO lines ("Argv: ...", backend choice) and third-party warnings.
 
     PARL's logger writes INFO to stdout from import time on, which would mix into our output;
     its warnings and errors still get through. A filter survives PARL re-configuring the logger.
@@ -46,6 +46,8 @@ def quiet_import_noise() -> None:
     warnings.filterwarnings("ignore", message="No ccache found")
     # Paddle 3 BatchNorm says this on every training call; it is informational.
     warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+    # PARL imports pkg_resources (hence the setuptools<81 pin); the deprecation is not ours.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 
 def quiet_paddle() -> None:
