@@ -1,0 +1,147 @@
+"""Inference through a Paddle Inference predictor with oneDNN: 1.3-2.4x dygraph's speed on a CPU.
+
+Dygraph inference in Paddle 3.3.1 runs Paddle's own CPU kernels (conv = im2col + MKL sgemm per
+image). A Paddle Inference predictor with oneDNN runs oneDNN's convolution, pooling and
+batch-norm primitives and folds each BN that follows a conv into the conv. Measured here (one
+thread, batch 128; ``benchmarks/train_throughput.py``): 1.3-2.4x the dygraph img/s on searched
+networks and ~2.4x on a ResNet-20, at the price of ~0.5 s to export and build the predictor. It
+pays off for many images with fixed weights (ensembles, a final test set), not for a validation
+pass of 1,000 images every epoch.
+
+Paddle 3.3.1's oneDNN pass list segfaults on these networks in
+``conv_activation_onednn_fuse_pass`` (fusing LeakyReLU into a conv; ReLU fuses fine), so that
+pass is deleted (:data:`BROKEN_ONEDNN_PASSES`). With it gone, outputs match dygraph to float32
+rounding (relative max difference ~1e-6 on trained networks).
+
+Dygraph *training* cannot use oneDNN in Paddle 3.3.1: the dygraph kernel choice ignores
+``FLAGS_use_mkldnn``/``FLAGS_use_onednn``, and a ``to_static`` forward with them set crashes
+in ``run_program`` (forward pass: "dst_tensor shall be defined"; training: SIGSEGV).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paddle
+
+BROKEN_ONEDNN_PASSES = ("conv_activation_onednn_fuse_pass",)
+_PREFIX = "model"
+
+
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` (the count Paddle's CPU kernels can use in this process), else 1."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def predictor_config(
+    model_file: str | Path,
+    params_file: str | Path,
+    num_threads: int | None = None,
+    onednn: bool = True,
+) -> Any:
+    """A CPU ``paddle.inference.Config`` for a saved static model, oneDNN on or off.
+
+    ``num_threads`` defaults to :func:`default_threads`.
+    """
+    import paddle.inference as pi
+
+    config = pi.Config(str(model_file), str(params_file))
+    config.disable_gpu()
+    config.disable_glog_info()
+    config.set_cpu_math_library_num_threads(num_threads or default_threads())
+    if onednn:
+        config.enable_onednn()
+        for name in BROKEN_ONEDNN_PASSES:
+            config.delete_pass(name)
+    else:
+        config.disable_onednn()
+    return config
+
+
+class Predictor:
+    """One-input, one-output predictor: float32 array in, float32 array out."""
+
+    def __init__(self, config: Any) -> None:
+        import paddle.inference as pi
+
+        self._predictor = pi.create_predictor(config)
+        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
+        self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self._input.reshape(list(x.shape))
+        self._input.copy_from_cpu(np.ascontiguousarray(x, dtype=np.float32))
+        self._predictor.run()
+        return self._output.copy_to_cpu()
+
+
+def save_static(layer: paddle.nn.Layer, prefix: str | Path, chw: tuple[int, int, int]) -> Path:
+    """Save ``layer`` in eval mode as a static model with input ``[None, C, H, W]`` float32.
+
+    Returns the model file (``prefix.json``; Paddle 2 wrote ``prefix.pdmodel``). The layer's
+    train/eval mode is restored afterwards.
+    """
+    import autodl_design.network
+    import autodl_design.ops
+
+    # dy2static cannot rewrite zip(strict=True) in the network code; its forward has no
+    # tensor-dependent control flow, so running it as plain Python while tracing is exact.
+    paddle.jit.ignore_module([autodl_design.network, autodl_design.ops])
+    was_training = layer.training
+    layer.eval()
+    try:
+        spec = paddle.static.InputSpec([None, *chw], "float32", name="image")
+        paddle.jit.save(layer, str(prefix), input_spec=[spec])
+    finally:
+        if was_training:
+            layer.train()
+    for ext in (".json", ".pdmodel"):
+        if Path(f"{prefix}{ext}").is_file():
+            return Path(f"{prefix}{ext}")
+    raise FileNotFoundError(f"paddle.jit.save wrote no model file for {prefix}")
+
+
+def layer_predictor(
+    layer: paddle.nn.Layer,
+    chw: tuple[int, int, int],
+    num_threads: int | None = None,
+    onednn: bool = True,
+) -> Predictor:
+    """A predictor of ``layer`` with its current weights (later weight changes are not seen)."""
+    with tempfile.TemporaryDirectory(prefix="autodl-predictor-") as tmp:
+        model = save_static(layer, Path(tmp) / _PREFIX, chw)
+        # The predictor reads both files while it is created, so the directory can go after.
+        params = Path(tmp) / f"{_PREFIX}.pdiparams"
+        return Predictor(predictor_config(model, params, num_threads, onednn))
+
+
+Batches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
+
+
+def predict_logits(
+    net: paddle.nn.Layer,
+    x: np.ndarray,
+    batch_size: int,
+    batches: Batches,
+    num_threads: int | None = None,
+    onednn: bool = True,
+) -> np.ndarray:
+    """Logits ``(N, K)`` float32 of ``net`` (eval mode) for uint8 images ``(N, H, W, C)``.
+
+    ``batches`` is :func:`autodl_design.data.iterate_batches` or a stand-in; it is called without
+    shuffling or augmentation, as dygraph evaluation does.
+    """
+    _, h, w, c = x.shape
+    predictor = layer_predictor(net, (c, h, w), num_threads, onednn)
+    dummy = np.zeros(len(x), dtype=np.int64)
+    rng = np.random.default_rng(0)
+    outs = [predictor(xb) for xb, _ in batches(x, dummy, batch_size, rng, False, False)]
+    return np.concatenate(outs).astype(np.float32, copy=False)

@@ -1,0 +1,66 @@
+"""CPU speed settings: MKL's code path on AMD, and inference through a oneDNN predictor."""
+
+import numpy as np
+import paddle
+import pytest
+
+from autodl_design import cpu_tuning
+from autodl_design.config import NetworkConfig
+from autodl_design.evaluator import evaluate_accuracy, predict
+from autodl_design.network import build_network
+from autodl_design.space import random_architecture
+
+AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n"
+INTEL = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx avx2 fma\n"
+OLD_AMD = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 sse4_2\n"
+
+
+def test_cpu_info_reads_vendor_and_flags():
+    vendor, flags = cpu_tuning.cpu_info(AMD)
+    assert vendor == "AuthenticAMD" and {"avx2", "fma", "avx512f"} <= flags
+
+
+@pytest.mark.parametrize(("text", "expected"), [(AMD, "5"), (INTEL, None), (OLD_AMD, None)])
+def test_avx2_path_only_for_non_intel_cpus_with_avx2(text, expected):
+    assert cpu_tuning.wanted_cpu_type(*cpu_tuning.cpu_info(text)) == expected
+
+
+def test_apply_sets_the_variable_unless_switched_off_or_already_set():
+    env: dict[str, str] = {}
+    assert cpu_tuning.apply(env, AMD) == "5" and env == {"MKL_DEBUG_CPU_TYPE": "5"}
+    env = {"MKL_DEBUG_CPU_TYPE": "4"}
+    assert cpu_tuning.apply(env, AMD) == "4" and env["MKL_DEBUG_CPU_TYPE"] == "4"
+    env = {"AUTODL_DESIGN_MKL_AVX2": "0"}
+    assert cpu_tuning.apply(env, AMD) is None and "MKL_DEBUG_CPU_TYPE" not in env
+    env = {}
+    assert cpu_tuning.apply(env, INTEL) is None and env == {}
+
+
+def _trained_net():
+    paddle.seed(0)
+    arch = random_architecture(np.random.default_rng(4), 4, edge_prob=0.5)
+    net = build_network(arch, NetworkConfig(width=8, stages=2))
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # moves the BN running statistics off their initial values
+        net(paddle.to_tensor(rng.standard_normal((8, 3, 16, 16)).astype(np.float32)))
+    return net
+
+
+def test_onednn_engine_matches_dygraph_and_keeps_the_mode():
+    net = _trained_net()
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (21, 16, 16, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, 21)
+    expected = predict(net, x, 8)
+    got = predict(net, x, 8, engine="onednn")
+    assert got.shape == expected.shape == (21, 10)
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert net.training
+    loss, acc = evaluate_accuracy(net, x, y, 8)
+    loss2, acc2 = evaluate_accuracy(net, x, y, 8, engine="onednn")
+    assert acc2 == acc and abs(loss2 - loss) < 1e-4
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="engine"):
+        predict(_trained_net(), np.zeros((2, 16, 16, 3), np.uint8), 2, engine="tensorrt")
