@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from autodl_design import __version__
+from autodl_design import __version__, cpu_tuning
 from autodl_design.config import ConfigError, CountOnesConfig, SearchConfig, load_config, to_yaml
 from autodl_design.space import ArchitectureError
 
@@ -84,6 +84,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autodl_design.search import run_search
 
     config = load_config(SearchConfig, args.config, search_overrides(args))
+    cpu_tuning.configure(config.evaluator.mkl_avx2)  # before the controller's first Paddle op
     settings = EvalSettings(config.data, config.network, config.evaluator)
     backend = make_backend(config.execution, settings)
     try:

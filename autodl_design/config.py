@@ -74,6 +74,9 @@ class CountOnesConfig:
         _check(self.log_every >= 1, "log_every", "must be >= 1")
 
 
+InferenceEngine = Literal["auto", "dygraph", "onednn"]
+
+
 @dataclass
 class DataConfig:
     """Where images come from and how they are split and augmented.
@@ -112,7 +115,9 @@ class NetworkConfig:
     Stem conv 3x3 (``width``) -> ``stages`` x ``cells_per_stage`` cells; the first cell of every
     stage after the first is a reduction cell (stride 2, channels x2) -> BN-ReLU -> global
     average pool -> dropout -> FC. A node without inputs reads the cell input through a 1x1 conv
-    to ``width // node_ratio`` channels (of the cell's width).
+    to ``width // node_ratio`` channels (of the cell's width). ``residual`` adds the cell input
+    to the cell output (through a stride-2 1x1 conv where the shape changes), which deeper
+    final-training networks need; the search's shallow networks leave it off.
     """
 
     width: int = 16
@@ -124,6 +129,7 @@ class NetworkConfig:
     leaky_slope: float = 0.1
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-3
+    residual: bool = False
 
     def validate(self) -> None:
         _check(self.width >= 4, "width", "must be >= 4")
@@ -147,6 +153,11 @@ class EvaluatorConfig:
     by ``min_delta`` for ``patience`` epochs. ``reward``: ``neg_val_loss`` (default) or
     ``val_acc``; ``params_penalty`` is subtracted per million parameters and ``flops_penalty``
     per hundred million FLOPs (multiply-adds of one 32x32 image).
+
+    CPU switches: ``mkl_avx2`` lets MKL use its AVX2 kernels on AMD CPUs
+    (:mod:`autodl_design.cpu_tuning`; false restores MKL's default path); ``inference_engine``
+    for the validation passes: ``auto`` (oneDNN predictor from 2,500 images on), ``dygraph`` or
+    ``onednn``.
     """
 
     epochs: int = 20
@@ -164,6 +175,8 @@ class EvaluatorConfig:
     flops_penalty: float = 0.0
     num_threads: int = 1
     seed: int = 0
+    mkl_avx2: bool = True
+    inference_engine: InferenceEngine = "auto"
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "epochs", "must be >= 1")

@@ -29,6 +29,9 @@ SWITCH = "AUTODL_DESIGN_MKL_AVX2"
 MKL_VARIABLE = "MKL_DEBUG_CPU_TYPE"
 MKL_AVX2 = "5"
 _OFF = {"0", "false", "no", "off"}
+# Marks the value as set by :func:`apply` (inherited by child processes), so :func:`configure`
+# removes only ours and never a user's own setting.
+_OURS = "AUTODL_DESIGN_MKL_CPU_TYPE_SET"
 # Vendors whose x86 CPUs MKL treats as generic even when they have AVX2 (Hygon is a Zen clone).
 _NON_INTEL_VENDORS = {"AuthenticAMD", "HygonGenuine"}
 
@@ -84,4 +87,25 @@ def apply(
     value = wanted_cpu_type(*cpu_info(cpuinfo))
     if value is not None:
         env[MKL_VARIABLE] = value
+        env[_OURS] = value
     return value
+
+
+def configure(
+    enabled: bool, environ: MutableMapping[str, str] | None = None, cpuinfo: str | None = None
+) -> str | None:
+    """The config switch (``mkl_avx2``): keep the tuning, or undo it for this process and the
+    processes it starts. Returns the ``MKL_DEBUG_CPU_TYPE`` now in effect.
+
+    Call it before the process's first Paddle op (the CLI does, right after loading the config);
+    later it cannot change what MKL already chose. A user's own ``MKL_DEBUG_CPU_TYPE`` is kept
+    either way, and ``enabled`` cannot override ``AUTODL_DESIGN_MKL_AVX2=0``.
+    """
+    env = os.environ if environ is None else environ
+    if enabled:
+        return apply(env, cpuinfo)
+    if _OURS in env and env.get(MKL_VARIABLE) == env[_OURS]:
+        del env[MKL_VARIABLE]
+    env.pop(_OURS, None)
+    env[SWITCH] = "0"
+    return env.get(MKL_VARIABLE)

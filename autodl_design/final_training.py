@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from autodl_design import cpu_tuning
 from autodl_design.config import (
     ConfigError,
     DataConfig,
+    InferenceEngine,
     NetworkConfig,
     from_dict,
     load_config,
@@ -52,6 +54,7 @@ CHECKPOINT_NAME = "checkpoint.pdckpt"
 # Settings that only change how a run reports or paces itself: a resume may change them.
 OPERATIONAL_KEYS = (
     "num_threads", "log_every", "checkpoint_every", "visualdl", "max_test_per_class",
+    "mkl_avx2", "inference_engine",
 )  # fmt: skip
 # Independent random streams per decision, as in the data package.
 _STREAM_TRAIN_CAP, _STREAM_TEST_CAP = 2, 4
@@ -67,7 +70,9 @@ class TrainConfig:
     ``max_test_per_class`` caps the test images of the final report (null: all). Operational
     settings a resumed run may change: ``num_threads``, ``log_every`` (steps between log lines,
     0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 = epoch ends
-    only), ``visualdl``, ``max_test_per_class``.
+    only), ``visualdl``, ``max_test_per_class``, and the CPU switches ``mkl_avx2`` (MKL's AVX2
+    kernels on AMD CPUs, :mod:`autodl_design.cpu_tuning`) and ``inference_engine`` of the test
+    evaluation (``auto``, ``dygraph``, ``onednn``; see :class:`EvaluatorConfig`).
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -88,6 +93,8 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 0
     visualdl: bool = True
+    mkl_avx2: bool = True
+    inference_engine: InferenceEngine = "auto"
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "epochs", "must be >= 1")
@@ -221,6 +228,7 @@ def train(
         state = check_checkpoint(ckpt, arch, config)
     out.mkdir(parents=True, exist_ok=True)
     log = _tee(log, out / "train.log")
+    cpu_tuning.configure(config.mkl_avx2)
     configure_threads(config.num_threads)
     if data is None:
         log(f"loading {config.data.source} ...")

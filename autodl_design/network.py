@@ -22,7 +22,9 @@ class CellLayer(nn.Layer):
     reads the cell input through BN-LeakyReLU -> conv 1x1 -> BN-LeakyReLU -> its op (stride 2 in a
     reduction cell); a node with inputs sums them -> BN-LeakyReLU -> its op (stride 1: its inputs
     are already reduced). The out-degree-zero nodes are concatenated and a conv 1x1 maps them to
-    ``c_out``. Every node reaches a sink, so all of them contribute.
+    ``c_out``. Every node reaches a sink, so all of them contribute. With ``cfg.residual`` the
+    cell input is added to that output, as is when the shapes agree, else through a bias-free 1x1
+    conv (stride 2 in a reduction cell).
 
     The sources' input paths are batched into one layer: one BN-LeakyReLU of the cell input, one
     1x1 conv to ``n_sources * c_node`` channels, one BN-LeakyReLU, then a split. The 1x1 convs and
@@ -53,6 +55,10 @@ class CellLayer(nn.Layer):
             ]
         )
         self.project = conv2d(len(self._sinks) * c_node, c_out, 1)
+        self.shortcut: nn.Layer | None = None
+        if cfg.residual:
+            same = c_in == c_out and stride == 1
+            self.shortcut = nn.Identity() if same else conv2d(c_in, c_out, 1, stride)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         src = self.source_path(x)
@@ -69,7 +75,8 @@ class CellLayer(nn.Layer):
                 z = src_of[j]
             outs.append(self.node_ops[j](z))
         sinks = [outs[j] for j in self._sinks]
-        return self.project(sinks[0] if len(sinks) == 1 else paddle.concat(sinks, axis=1))
+        out = self.project(sinks[0] if len(sinks) == 1 else paddle.concat(sinks, axis=1))
+        return out if self.shortcut is None else out + self.shortcut(x)
 
 
 class Network(nn.Layer):

@@ -35,7 +35,7 @@ def evaluate_ensemble(
     models, probs = [], []
     for name, net in zip(ensemble.names, ensemble.networks, strict=True):
         start = time.perf_counter()
-        p = softmax(predict(net, x, batch_size))
+        p = softmax(predict(net, x, batch_size, engine=ensemble.engine))
         seconds = time.perf_counter() - start
         probs.append(p)
         acc = float(np.mean(p.argmax(axis=1) == y))
@@ -61,7 +61,6 @@ def _subset(n: int, limit: int | None) -> np.ndarray:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     """``autodl-design ensemble``: per-model and ensemble accuracy and speed on a test split."""
     from autodl_design.data import load_test_set
-    from autodl_design.evaluator import configure_threads
     from autodl_design.pretrained import (
         PretrainedError,
         load_ensemble,
@@ -70,9 +69,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         write_manifest,
     )
 
-    configure_threads(args.threads)
+    _cpu(args)
     path = resolve_manifest(args.manifest)
     ensemble = load_ensemble(path)
+    ensemble.engine = args.engine
     x, y, classes = load_test_set(
         args.data, image_size=ensemble.image_size, channels=ensemble.channels
     )
@@ -115,15 +115,15 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``autodl-design predict IMG...``: class and probability of each image."""
-    from autodl_design.evaluator import configure_threads
     from autodl_design.inference import classify, load_exported
     from autodl_design.pretrained import load_ensemble, resolve_manifest
 
-    configure_threads(args.threads)
+    _cpu(args)
     if args.exported:
         model = load_exported(args.exported, backend=args.backend, num_threads=args.threads)
     else:
         model = load_ensemble(resolve_manifest(args.manifest))
+        model.engine = args.engine
     width = max(len(str(p)) for p in args.images)
     for row in classify(model, args.images, args.batch_size):
         print(f"{row['path']:<{width}}  {row['class']:<12} {row['probability']:.3f}")
@@ -154,11 +154,32 @@ def cmd_add_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cpu(args: argparse.Namespace) -> None:
+    """The CPU switches, before the command's first Paddle op."""
+    from autodl_design import cpu_tuning
+    from autodl_design.evaluator import configure_threads
+
+    cpu_tuning.configure(args.mkl_avx2)
+    configure_threads(args.threads)
+
+
 def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
     if manifest:
         p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
     p.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "dygraph", "onednn"],
+        default="auto",
+        help="auto (default): oneDNN predictor from 2,500 images on; dygraph; onednn",
+    )
+    p.add_argument(
+        "--no-mkl-avx2",
+        dest="mkl_avx2",
+        action="store_false",
+        help="leave MKL on its default code path (no AVX2 kernels on AMD CPUs)",
+    )
 
 
 def register(

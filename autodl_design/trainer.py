@@ -269,7 +269,9 @@ class Trainer:
         p = self.progress
         test_loss = test_acc = None
         if test is not None:
-            test_loss, test_acc = evaluate_accuracy(self.net, *test, self.config.batch_size)
+            test_loss, test_acc = evaluate_accuracy(
+                self.net, *test, self.config.batch_size, engine=self.config.inference_engine
+            )
             self.log(f"test loss {test_loss:.4f} acc {test_acc:.4f} ({len(test[1])} images)")
         last = p.history[-1] if p.history else {}
         metrics = {

@@ -27,13 +27,37 @@ def test_avx2_path_only_for_non_intel_cpus_with_avx2(text, expected):
 
 def test_apply_sets_the_variable_unless_switched_off_or_already_set():
     env: dict[str, str] = {}
-    assert cpu_tuning.apply(env, AMD) == "5" and env == {"MKL_DEBUG_CPU_TYPE": "5"}
+    assert cpu_tuning.apply(env, AMD) == "5" and env["MKL_DEBUG_CPU_TYPE"] == "5"
     env = {"MKL_DEBUG_CPU_TYPE": "4"}
     assert cpu_tuning.apply(env, AMD) == "4" and env["MKL_DEBUG_CPU_TYPE"] == "4"
     env = {"AUTODL_DESIGN_MKL_AVX2": "0"}
     assert cpu_tuning.apply(env, AMD) is None and "MKL_DEBUG_CPU_TYPE" not in env
     env = {}
     assert cpu_tuning.apply(env, INTEL) is None and env == {}
+
+
+def test_config_switch_off_undoes_only_our_setting_and_reaches_child_processes():
+    env: dict[str, str] = {}
+    cpu_tuning.apply(env, AMD)
+    assert cpu_tuning.configure(False, env) is None
+    assert "MKL_DEBUG_CPU_TYPE" not in env and env["AUTODL_DESIGN_MKL_AVX2"] == "0"
+    assert cpu_tuning.configure(True, env, AMD) is None  # the environment's "off" wins
+    env = {"MKL_DEBUG_CPU_TYPE": "4"}  # the user's own choice is never removed
+    assert cpu_tuning.configure(False, env) == "4"
+    env = {}
+    assert cpu_tuning.configure(True, env, AMD) == "5"
+
+
+def test_mkl_and_engine_switches_are_validated_config_keys():
+    from autodl_design.config import ConfigError, SearchConfig, load_config
+    from autodl_design.final_training import TrainConfig
+
+    cfg = load_config(SearchConfig, None, ["evaluator.mkl_avx2=false"])
+    assert cfg.evaluator.mkl_avx2 is False and cfg.evaluator.inference_engine == "auto"
+    train = load_config(TrainConfig, None, ["inference_engine=dygraph"])
+    assert train.inference_engine == "dygraph" and train.mkl_avx2 is True
+    with pytest.raises(ConfigError, match="inference_engine"):
+        load_config(TrainConfig, None, ["inference_engine=tensorrt"])
 
 
 def _trained_net():

@@ -106,3 +106,20 @@ def test_flops_of_plain_layers():
     # grouped conv: each output channel sees 3 / 3 = 1 input channel
     assert count_flops(net, (1, 3, 10, 10)) == 5 * 5 * 6 * 1 * 9 + 150 * 7
     assert count_params(net) == (6 * 1 * 9 + 6) + (150 * 7 + 7)
+
+
+def test_residual_cells_add_their_input():
+    arch = random_architecture(np.random.default_rng(3), 4, edge_prob=0.5)
+    cfg = NetworkConfig(width=8, stages=3, cells_per_stage=2, residual=True)
+    net = _forward_backward(arch, cfg, size=15)
+    plain = build_network(arch, NetworkConfig(width=8, stages=3, cells_per_stage=2))
+    # one 1x1 shortcut conv per reduction cell (8 -> 16 -> 32 channels); the rest are identities
+    extra = count_params(net) - count_params(plain)
+    assert extra == 8 * 16 + 16 * 32
+    cell = net.cells[1]  # a normal cell: output = cell(x) - x is the plain branch
+    x = paddle.randn([2, 8, 15, 15])
+    cell.eval()
+    cell.shortcut = None
+    without = cell(x).numpy()
+    cell.shortcut = paddle.nn.Identity()
+    assert np.allclose(cell(x).numpy() - without, x.numpy(), atol=1e-5)
