@@ -51,11 +51,31 @@ def evaluate_ensemble(
     }
 
 
+CHECK_IMAGES = 500
+
+
 def _subset(n: int, limit: int | None) -> np.ndarray:
     # The test split is ordered by class, so a prefix would hold one class only.
     if limit is None or limit >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(0).permutation(n)[:limit])
+
+
+def check_slice_counts(ensemble: Ensemble, x: np.ndarray, y: np.ndarray) -> dict[str, int]:
+    """Correct predictions per model and of the ensemble on the fixed check slice of ``x``.
+
+    The slice is :data:`CHECK_IMAGES` images drawn by a seeded permutation of the whole test
+    split ``x`` (uint8 ``(N, H, W, C)``), ``y`` its labels; ``ensemble --write-manifest`` stores
+    the counts and the test suite recomputes them from the bundled weights.
+    """
+    keep = _subset(len(y), CHECK_IMAGES)
+    probs = ensemble.member_probabilities(x[keep])
+    y = np.asarray(y)[keep]
+    counts = {
+        n: int((p.argmax(axis=1) == y).sum()) for n, p in zip(ensemble.names, probs, strict=True)
+    }
+    counts["ensemble"] = int((probs.mean(axis=0).argmax(axis=1) == y).sum())
+    return counts
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
@@ -79,6 +99,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     if classes != ensemble.classes:
         raise PretrainedError(f"{args.data}: classes {classes} differ from the manifest's")
     n_all = len(y)
+    check = check_slice_counts(ensemble, x, y) if args.write_manifest else None
     keep = _subset(n_all, args.limit)
     x, y = x[keep], y[keep]
     test_set = f"{args.data} test split"
@@ -107,6 +128,12 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
             "test_accuracy": e["accuracy"],
             "test_set": test_set,
             "test_images": len(y),
+        }
+        manifest["check"] = {
+            "data": args.data,
+            "images": min(CHECK_IMAGES, n_all),
+            "subset": "seeded permutation (numpy default_rng(0)) of the test split, first N",
+            "correct": check,
         }
         write_manifest(path, manifest)
         print(f"wrote the measured accuracies to {path}")

@@ -167,6 +167,10 @@ def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     assert m["ensemble"]["test_accuracy"] == pytest.approx(expected)
     assert m["ensemble"]["test_images"] == 15
     assert all(e["test_images"] == 15 for e in m["models"])
+    # the fixed check slice (all 15 images here) the bundled-model test recomputes
+    correct = m["check"]["correct"]
+    assert m["check"]["images"] == 15 and set(correct) == {"alpha", "beta", "ensemble"}
+    assert correct["ensemble"] == int((ensemble.predict(x) == y).sum())
 
 
 def test_predict_export_and_add_commands(built, manifest, tmp_path, capsys):

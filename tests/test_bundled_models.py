@@ -1,0 +1,34 @@
+"""The bundled pretrained models: their weights load (sha256 checked) and reproduce, on a fixed
+slice of the bundled CIFAR-10 test set, the counts of correct predictions that
+``autodl-design ensemble --write-manifest`` stored in ``pretrained/manifest.yaml``."""
+
+from pathlib import Path
+
+import pytest
+
+from autodl_design.data import load_test_set
+from autodl_design.pretrained import load_ensemble, read_manifest
+from autodl_design.pretrained_cli import check_slice_counts
+
+MANIFEST = Path(__file__).resolve().parents[1] / "pretrained" / "manifest.yaml"
+
+
+@pytest.mark.skipif(not MANIFEST.exists(), reason="no pretrained/manifest.yaml yet")
+def test_bundled_ensemble_matches_its_manifest_on_the_check_slice():
+    manifest = read_manifest(MANIFEST)
+    assert manifest["models"], "the manifest lists no models"
+    check = manifest["check"]
+    assert check["data"] == "bundled"
+    ensemble = load_ensemble(MANIFEST)
+    x, y, classes = load_test_set("bundled")
+    assert classes == manifest["classes"]
+    counts = check_slice_counts(ensemble, x, y)
+    assert set(counts) == set(check["correct"])
+    for name, expected in check["correct"].items():
+        # one image of slack: float32 rounding may flip a prediction on an exact tie
+        assert abs(counts[name] - expected) <= 1, (name, counts[name], expected)
+    # the manifest's full-test-set accuracies agree with the slice to sampling noise
+    n = check["images"]
+    for entry in manifest["models"]:
+        assert abs(counts[entry["name"]] / n - entry["test_accuracy"]) < 0.06
+    assert abs(counts["ensemble"] / n - manifest["ensemble"]["test_accuracy"]) < 0.06
