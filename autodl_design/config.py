@@ -75,6 +75,7 @@ class CountOnesConfig:
 
 
 InferenceEngine = Literal["auto", "dygraph", "onednn"]
+INFERENCE_ENGINES: tuple[str, ...] = typing.get_args(InferenceEngine)
 
 
 @dataclass

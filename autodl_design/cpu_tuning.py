@@ -11,9 +11,8 @@ its VML kernels executed an instruction Zen 4 lacks (SIGILL in ``vsDiv``), so on
 
 MKL reads the variable once, when it initialises, which is Paddle's first MKL call of the
 process: any op, even ``x + y`` (VML). :func:`apply` must therefore run before the process runs
-its first Paddle op; setting it later has no effect (:func:`mkl_loaded` tells whether it is too
-late). Importing :mod:`autodl_design.evaluator` calls it; so should the package ``__init__``,
-for processes that run Paddle ops (the controller) before they import the evaluator.
+its first Paddle op; setting it later has no effect. The package ``__init__`` calls it, so
+importing ``autodl_design`` before Paddle runs anything is enough.
 
 Switch: ``AUTODL_DESIGN_MKL_AVX2=0`` leaves MKL alone; a user's own ``MKL_DEBUG_CPU_TYPE`` is
 never overridden. On Intel CPUs nothing is set (MKL already picks its best kernels there).
@@ -21,6 +20,7 @@ never overridden. On Intel CPUs nothing is set (MKL already picks its best kerne
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -39,10 +39,7 @@ _NON_INTEL_VENDORS = {"AuthenticAMD", "HygonGenuine"}
 def cpu_info(text: str | None = None) -> tuple[str, set[str]]:
     """Vendor id and feature flags of the first CPU in ``/proc/cpuinfo`` (or of ``text``)."""
     if text is None:
-        try:
-            text = Path("/proc/cpuinfo").read_text()
-        except OSError:  # not Linux: nothing to tune
-            return "", set()
+        text = _proc_cpuinfo()
     vendor, flags = "", set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -56,20 +53,19 @@ def cpu_info(text: str | None = None) -> tuple[str, set[str]]:
     return vendor, flags
 
 
+@functools.cache
+def _proc_cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: nothing to tune
+        return ""
+
+
 def wanted_cpu_type(vendor: str, flags: set[str]) -> str | None:
     """The ``MKL_DEBUG_CPU_TYPE`` to use on this CPU, or None to leave MKL alone."""
     if vendor in _NON_INTEL_VENDORS and {"avx2", "fma"} <= flags:
         return MKL_AVX2
     return None
-
-
-def mkl_loaded() -> bool:
-    """True once this process has loaded MKL (from then on :func:`apply` is too late)."""
-    try:
-        with open("/proc/self/maps") as f:
-            return any("libmklml" in line for line in f)
-    except OSError:
-        return False
 
 
 def apply(

@@ -16,11 +16,12 @@ Choices (see also the ``evaluate`` docstring):
   sets MKL's and OpenMP's thread count for the calling thread. With 2 threads it used ~2 cores
   only when ``OMP_NUM_THREADS`` >= 2 was already in the environment when Paddle was imported
   (the OpenMP runtime reads it once), so start multi-threaded workers with it set.
-* CPU speed: importing this module applies :mod:`autodl_design.cpu_tuning` (MKL's AVX2 kernels
+* CPU speed: importing the package applies :mod:`autodl_design.cpu_tuning` (MKL's AVX2 kernels
   on AMD CPUs; 1.3-2x faster training here), which works only before the process's first Paddle
-  op. :func:`predict` / :func:`evaluate_accuracy` run a oneDNN predictor
-  (:mod:`autodl_design.onednn_predictor`) for 2,500 images or more (``engine="auto"``): about
-  2x faster per image but ~0.5 s to build, so a 1,000-image validation pass keeps dygraph.
+  op; ``EvaluatorConfig.mkl_avx2`` turns it off. :func:`predict` / :func:`evaluate_accuracy`
+  run a oneDNN predictor (:mod:`autodl_design.onednn_predictor`) for 2,500 images or more
+  (``engine="auto"``): about 2x faster per image but ~0.5 s to build, so a 1,000-image
+  validation pass keeps dygraph.
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ from autodl_design.early_stopping import DIVERGED, NAN_OR_INF, EarlyStopping
 from autodl_design.flops import count_flops, count_params
 from autodl_design.network import build_network
 from autodl_design.space import Architecture
-
-# Before any Paddle op runs: MKL reads its CPU type once, at its first call.
-cpu_tuning.apply()
 
 Batches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
 """``batches(x_uint8, y, batch_size, rng, shuffle, augment, drop_last=False)`` yielding

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 import paddle
 
+from autodl_design.config import INFERENCE_ENGINES
+
 BROKEN_ONEDNN_PASSES = ("conv_activation_onednn_fuse_pass",)
-ENGINES = ("auto", "dygraph", "onednn")
+ENGINES = INFERENCE_ENGINES
 # "auto" uses oneDNN from this many images on. Break-even of the ~0.5-0.7 s build measured here:
 # ~600 images (ResNet-20) to ~2,000 (small 5-node cells); a 1,000-image validation stays dygraph.
 ONEDNN_MIN_IMAGES = 2500

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autodl_design.config import INFERENCE_ENGINES
+
 if TYPE_CHECKING:
     from autodl_design.pretrained import Ensemble
 
@@ -197,7 +199,7 @@ def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     p.add_argument(
         "--engine",
-        choices=["auto", "dygraph", "onednn"],
+        choices=INFERENCE_ENGINES,
         default="auto",
         help="auto (default): oneDNN predictor from 2,500 images on; dygraph; onednn",
     )

@@ -118,7 +118,7 @@ def paddle_worker(args: argparse.Namespace) -> None:
     from autodl_design import cpu_tuning
 
     if args.worker == "paddle":
-        cpu_tuning.apply()  # importing the evaluator does this too; explicit for the record
+        cpu_tuning.apply()  # importing the package does this too; explicit for the record
     import paddle
     import paddle.nn.functional as F
 
@@ -156,7 +156,11 @@ def paddle_worker(args: argparse.Namespace) -> None:
         net.train()
         train = timed(train_batch, endless(x, y, b, True), args.warmup, args.reps, args.steps, b)
         raw = uint8_batches(x, b)  # evaluator.predict preprocesses them itself
-        dygraph = timed(lambda xb, _, n=net: predict(n, xb, b), raw, *_counts(args), b)
+
+        def infer_batch(xb, _, n=net):
+            return predict(n, xb, b, engine="dygraph")
+
+        dygraph = timed(infer_batch, raw, *_counts(args), b)
         start = time.perf_counter()
         predictor = layer_predictor(net, (3, 32, 32), args.threads)
         build_s = time.perf_counter() - start
