@@ -41,16 +41,16 @@ class ControllerConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        _check(self.n_nodes >= 2, "n_nodes", "must be >= 2")
-        _check(self.hidden_size >= 1, "hidden_size", "must be >= 1")
-        _check(self.num_layers >= 1, "num_layers", "must be >= 1")
-        _check(self.temperature > 0, "temperature", "must be > 0")
-        _check(self.tanh_constant > 0, "tanh_constant", "must be > 0")
-        _check(self.init_range >= 0, "init_range", "must be >= 0")
-        _check(self.lr > 0, "lr", "must be > 0")
-        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        _check(0 <= self.baseline_decay < 1, "baseline_decay", "must be in [0, 1)")
-        _check(self.entropy_weight >= 0, "entropy_weight", "must be >= 0")
+        check(self.n_nodes >= 2, "n_nodes", "must be >= 2")
+        check(self.hidden_size >= 1, "hidden_size", "must be >= 1")
+        check(self.num_layers >= 1, "num_layers", "must be >= 1")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(self.tanh_constant > 0, "tanh_constant", "must be > 0")
+        check(self.init_range >= 0, "init_range", "must be >= 0")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(0 <= self.baseline_decay < 1, "baseline_decay", "must be in [0, 1)")
+        check(self.entropy_weight >= 0, "entropy_weight", "must be >= 0")
 
 
 @dataclass
@@ -68,10 +68,10 @@ class CountOnesConfig:
     log_every: int = 5
 
     def validate(self) -> None:
-        _check(self.updates >= 1, "updates", "must be >= 1")
-        _check(0 <= self.target_op < 10, "target_op", "must be an op id in 0..9")
-        _check(self.smoothing_window >= 1, "smoothing_window", "must be >= 1")
-        _check(self.log_every >= 1, "log_every", "must be >= 1")
+        check(self.updates >= 1, "updates", "must be >= 1")
+        check(0 <= self.target_op < 10, "target_op", "must be an op id in 0..9")
+        check(self.smoothing_window >= 1, "smoothing_window", "must be >= 1")
+        check(self.log_every >= 1, "log_every", "must be >= 1")
 
 
 InferenceEngine = Literal["auto", "dygraph", "onednn"]
@@ -100,13 +100,13 @@ class DataConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        _check(bool(self.source), "source", "must not be empty")
-        _check(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
+        check(bool(self.source), "source", "must not be empty")
+        check(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
         for key in ("max_train_per_class", "max_val_per_class"):
             value = getattr(self, key)
-            _check(value is None or value >= 1, key, "must be >= 1 or null")
-        _check(self.image_size >= 8, "image_size", "must be >= 8")
-        _check(self.channels in (1, 3), "channels", "must be 1 or 3")
+            check(value is None or value >= 1, key, "must be >= 1 or null")
+        check(self.image_size >= 8, "image_size", "must be >= 8")
+        check(self.channels in (1, 3), "channels", "must be 1 or 3")
 
 
 @dataclass
@@ -133,16 +133,16 @@ class NetworkConfig:
     residual: bool = False
 
     def validate(self) -> None:
-        _check(self.width >= 4, "width", "must be >= 4")
-        _check(self.stages >= 1, "stages", "must be >= 1")
-        _check(self.cells_per_stage >= 1, "cells_per_stage", "must be >= 1")
-        _check(self.node_ratio >= 1, "node_ratio", "must be >= 1")
-        _check(self.width // self.node_ratio >= 1, "node_ratio", "must be <= width")
-        _check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
-        _check(self.num_classes >= 2, "num_classes", "must be >= 2")
-        _check(self.leaky_slope >= 0, "leaky_slope", "must be >= 0")
-        _check(0 < self.bn_momentum < 1, "bn_momentum", "must be in (0, 1)")
-        _check(self.bn_epsilon > 0, "bn_epsilon", "must be > 0")
+        check(self.width >= 4, "width", "must be >= 4")
+        check(self.stages >= 1, "stages", "must be >= 1")
+        check(self.cells_per_stage >= 1, "cells_per_stage", "must be >= 1")
+        check(self.node_ratio >= 1, "node_ratio", "must be >= 1")
+        check(self.width // self.node_ratio >= 1, "node_ratio", "must be <= width")
+        check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+        check(self.num_classes >= 2, "num_classes", "must be >= 2")
+        check(self.leaky_slope >= 0, "leaky_slope", "must be >= 0")
+        check(0 < self.bn_momentum < 1, "bn_momentum", "must be in (0, 1)")
+        check(self.bn_epsilon > 0, "bn_epsilon", "must be > 0")
 
 
 @dataclass
@@ -180,18 +180,13 @@ class EvaluatorConfig:
     inference_engine: InferenceEngine = "auto"
 
     def validate(self) -> None:
-        _check(self.epochs >= 1, "epochs", "must be >= 1")
-        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        _check(self.lr > 0, "lr", "must be > 0")
-        _check(0 <= self.lr_min <= self.lr, "lr_min", "must be in [0, lr]")
-        _check(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
-        _check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        _check(self.patience >= 1, "patience", "must be >= 1")
-        _check(self.min_delta >= 0, "min_delta", "must be >= 0")
-        _check(self.divergence_factor > 1, "divergence_factor", "must be > 1")
-        _check(self.params_penalty >= 0, "params_penalty", "must be >= 0")
-        _check(self.flops_penalty >= 0, "flops_penalty", "must be >= 0")
-        _check(self.num_threads >= 1, "num_threads", "must be >= 1")
+        check_sgd(self)
+        check(self.patience >= 1, "patience", "must be >= 1")
+        check(self.min_delta >= 0, "min_delta", "must be >= 0")
+        check(self.divergence_factor > 1, "divergence_factor", "must be > 1")
+        check(self.params_penalty >= 0, "params_penalty", "must be >= 0")
+        check(self.flops_penalty >= 0, "flops_penalty", "must be >= 0")
+        check(self.num_threads >= 1, "num_threads", "must be >= 1")
 
 
 @dataclass
@@ -213,13 +208,13 @@ class ExecutionConfig:
     retries: int = 1
 
     def validate(self) -> None:
-        _check(self.workers >= 1, "workers", "must be >= 1")
-        _check(self.threads_per_worker >= 1, "threads_per_worker", "must be >= 1")
-        _check(self.timeout_seconds > 0, "timeout_seconds", "must be > 0")
-        _check(self.retries >= 0, "retries", "must be >= 0")
+        check(self.workers >= 1, "workers", "must be >= 1")
+        check(self.threads_per_worker >= 1, "threads_per_worker", "must be >= 1")
+        check(self.timeout_seconds > 0, "timeout_seconds", "must be > 0")
+        check(self.retries >= 0, "retries", "must be >= 0")
         if self.backend == "xparl":
             ok = bool(self.cluster) and self.cluster.rpartition(":")[2].isdigit()
-            _check(ok, "cluster", "xparl needs cluster: HOST:PORT of the xparl master")
+            check(ok, "cluster", "xparl needs cluster: HOST:PORT of the xparl master")
 
 
 @dataclass
@@ -243,15 +238,27 @@ class SearchConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def validate(self) -> None:
-        _check(self.updates >= 1, "updates", "must be >= 1")
-        _check(bool(self.output_dir), "output_dir", "must not be empty")
-        _check(0 <= self.random_edge_prob <= 1, "random_edge_prob", "must be in [0, 1]")
-        _check(self.top_k >= 1, "top_k", "must be >= 1")
+        check(self.updates >= 1, "updates", "must be >= 1")
+        check(bool(self.output_dir), "output_dir", "must not be empty")
+        check(0 <= self.random_edge_prob <= 1, "random_edge_prob", "must be in [0, 1]")
+        check(self.top_k >= 1, "top_k", "must be >= 1")
 
 
-def _check(ok: bool, key: str, message: str) -> None:
+def check(ok: bool, key: str, message: str) -> None:
+    """Raise :class:`ConfigError` ``"key: message"`` unless ``ok``."""
     if not ok:
         raise ConfigError(f"{key}: {message}")
+
+
+def check_sgd(cfg: Any) -> None:
+    """Validate the SGD schedule fields shared by the evaluator's and final training's configs:
+    ``epochs``, ``batch_size``, ``lr``, ``lr_min``, ``momentum``, ``weight_decay``."""
+    check(cfg.epochs >= 1, "epochs", "must be >= 1")
+    check(cfg.batch_size >= 1, "batch_size", "must be >= 1")
+    check(cfg.lr > 0, "lr", "must be > 0")
+    check(0 <= cfg.lr_min <= cfg.lr, "lr_min", "must be in [0, lr]")
+    check(0 <= cfg.momentum < 1, "momentum", "must be in [0, 1)")
+    check(cfg.weight_decay >= 0, "weight_decay", "must be >= 0")
 
 
 def from_dict(cls: type[T], data: dict | None, path: str = "") -> T:

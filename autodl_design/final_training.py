@@ -29,6 +29,8 @@ from autodl_design.config import (
     DataConfig,
     InferenceEngine,
     NetworkConfig,
+    check,
+    check_sgd,
     from_dict,
     load_config,
     to_yaml,
@@ -97,24 +99,14 @@ class TrainConfig:
     inference_engine: InferenceEngine = "auto"
 
     def validate(self) -> None:
-        _check(self.epochs >= 1, "epochs", "must be >= 1")
-        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        _check(self.lr > 0, "lr", "must be > 0")
-        _check(0 <= self.lr_min <= self.lr, "lr_min", "must be in [0, lr]")
-        _check(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
-        _check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        _check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
+        check_sgd(self)
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
         ok = self.max_test_per_class is None or self.max_test_per_class >= 1
-        _check(ok, "max_test_per_class", "must be >= 1 or null")
-        _check(self.num_threads >= 1, "num_threads", "must be >= 1")
-        _check(self.log_every >= 0, "log_every", "must be >= 0")
-        _check(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0")
-
-
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {message}")
+        check(ok, "max_test_per_class", "must be >= 1 or null")
+        check(self.num_threads >= 1, "num_threads", "must be >= 1")
+        check(self.log_every >= 0, "log_every", "must be >= 0")
+        check(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0")
 
 
 class TrainingError(RuntimeError):
