@@ -23,12 +23,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
 from autodl_design.backends.base import EvalSettings, EvalTask
-from autodl_design.backends.slots import TaskFailed, WorkerLost, run_on_slots
+from autodl_design.backends.slots import SlotBackend, TaskFailed, WorkerLost
 from autodl_design.config import ExecutionConfig
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -42,7 +41,7 @@ def worker_settings(settings: EvalSettings, threads: int) -> dict[str, Any]:
     return d
 
 
-class LocalBackend:
+class LocalBackend(SlotBackend):
     """``execution.workers`` worker processes with ``threads_per_worker`` math threads each.
 
     Worker processes start at construction (they import Paddle and load the data while the
@@ -64,10 +63,6 @@ class LocalBackend:
         for slot in self._slots:
             slot.start()
 
-    def run(self, tasks: Iterable[EvalTask]) -> Iterator[tuple[EvalTask, dict[str, Any]]]:
-        """Yield ``(task, record)`` as the workers finish, in any order."""
-        return run_on_slots(self._slots, tasks, self.execution.retries)
-
     def wait_ready(self) -> None:
         """Block until every worker has imported Paddle and loaded the data (for benchmarks).
 
@@ -85,17 +80,6 @@ class LocalBackend:
         """``task_id -> pid`` of the evaluations in progress."""
         busy = (slot.busy_with() for slot in self._slots)
         return {t: p for t, p in busy if t is not None and p is not None}
-
-    def close(self) -> None:
-        """Stop every worker process (killing those still busy)."""
-        for slot in self._slots:
-            slot.close()
-
-    def __enter__(self) -> LocalBackend:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class _ProcessSlot:

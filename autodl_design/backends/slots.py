@@ -42,6 +42,29 @@ class Slot(Protocol):
     def close(self) -> None: ...
 
 
+class SlotBackend:
+    """A backend made of ``self._slots`` (set by the subclass): runs tasks on them with
+    ``self.execution.retries`` retries, closes them all, and works as a context manager."""
+
+    execution: Any
+    _slots: Sequence[Slot]
+
+    def run(self, tasks: Iterable[EvalTask]) -> Iterator[tuple[EvalTask, dict[str, Any]]]:
+        """Yield ``(task, record)`` as the slots finish, in any order."""
+        return run_on_slots(self._slots, tasks, self.execution.retries)
+
+    def close(self) -> None:
+        """Close every slot (workers still busy are stopped)."""
+        for slot in self._slots:
+            slot.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 _STOP = None
 
 

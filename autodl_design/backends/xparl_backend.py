@@ -37,7 +37,6 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 with warnings.catch_warnings():
@@ -49,7 +48,7 @@ with warnings.catch_warnings():
 from autodl_design.backends import loopback, parl_heartbeat
 from autodl_design.backends.base import EvalSettings, EvalTask
 from autodl_design.backends.local import worker_settings
-from autodl_design.backends.slots import TaskFailed, WorkerLost, run_on_slots
+from autodl_design.backends.slots import SlotBackend, TaskFailed, WorkerLost
 from autodl_design.config import ExecutionConfig
 
 _POLL_S = 0.25
@@ -129,7 +128,7 @@ def connect(address: str) -> None:
         raise ConnectionError(f"cannot connect to the xparl master at {address}: {e}") from e
 
 
-class XparlBackend:
+class XparlBackend(SlotBackend):
     """``execution.workers`` :class:`EvaluatorActor` actors on the cluster ``execution.cluster``.
 
     ``startup_timeout`` bounds the wait for an actor (a free CPU, the job's imports and data
@@ -156,24 +155,9 @@ class XparlBackend:
         for slot in self._slots:
             slot.start()
 
-    def run(self, tasks: Iterable[EvalTask]) -> Iterator[tuple[EvalTask, dict[str, Any]]]:
-        """Yield ``(task, record)`` as the actors finish, in any order."""
-        return run_on_slots(self._slots, tasks, self.execution.retries)
-
     def running(self) -> dict[str, tuple[str, int]]:
         """``task_id -> (host, pid)`` of the job evaluating it, for evaluations in progress."""
         return {t: j for t, j in (slot.busy_with() for slot in self._slots) if t is not None}
-
-    def close(self) -> None:
-        """Release every actor: idle ones end their jobs, busy ones on this machine are killed."""
-        for slot in self._slots:
-            slot.close()
-
-    def __enter__(self) -> XparlBackend:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class _ActorSlot:
