@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -38,8 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autodl_design.backends import loopback
-
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+from autodl_design.backends.process_groups import (
+    THREAD_ENV_VARS,
+    disarm_watchdog,
+    guard_group,
+    is_running,
+    kill_groups,
+    start_watchdog,
+)
 
 
 class ClusterError(RuntimeError):
@@ -98,7 +103,7 @@ class LocalCluster:
                 tree = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 continue
-            pids.update(p.pid for p in tree if _running(p))
+            pids.update(p.pid for p in tree if is_running(p))
         return pids
 
     def cpu_status(self, timeout: float = 2.0) -> tuple[int, int] | None:
@@ -113,7 +118,7 @@ class LocalCluster:
                 proc.wait(timeout=grace)
         self.processes.clear()
         if self.watchdog is not None:
-            _disarm(self.watchdog)
+            disarm_watchdog(self.watchdog)
             self.watchdog = None
 
     def __enter__(self) -> LocalCluster:
@@ -121,17 +126,6 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def kill_groups(pgids: list[int], grace: float = 5.0) -> None:
-    """SIGTERM the process groups, then SIGKILL those with live members after ``grace`` s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pgid in pgids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_group_alive(g) for g in pgids):
-            time.sleep(0.1)
 
 
 def start_cluster(
@@ -161,7 +155,7 @@ def start_cluster(
     env = cluster_env(threads, log_path / "tmp")
     cluster = LocalCluster(port=port, cpus=cpus, log_dir=log_path)
     if not detach:
-        cluster.watchdog = _start_watchdog()
+        cluster.watchdog = start_watchdog()
     master = [sys.executable, start_py, "--name", "master", "--port", str(port)]
     master += ["--monitor_port", str(free_port())]
     worker = [sys.executable, start_py, "--name", "worker", "--address", cluster.address]
@@ -179,51 +173,6 @@ def start_cluster(
         cluster.stop()
         raise
     return cluster
-
-
-_WATCHDOG = """
-import os, signal, sys
-groups = []
-for line in sys.stdin:
-    if line.strip() == "disarm":
-        sys.exit(0)
-    groups.append(int(line))
-for pgid in groups:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
-"""
-
-
-def _start_watchdog() -> subprocess.Popen:
-    """A process that SIGKILLs the process groups it is told about once its stdin closes, which
-    happens when we exit by any means; ``_disarm`` ends it without killing."""
-    return subprocess.Popen(
-        [sys.executable, "-c", _WATCHDOG],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,  # a Ctrl-C to our group must not reach it first
-        text=True,
-    )
-
-
-def _guard(watchdog: subprocess.Popen, pgid: int) -> None:
-    watchdog.stdin.write(f"{pgid}\n")
-    watchdog.stdin.flush()
-
-
-def _disarm(watchdog: subprocess.Popen) -> None:
-    try:
-        watchdog.stdin.write("disarm\n")
-        watchdog.stdin.close()
-    except OSError:
-        pass
-    try:
-        watchdog.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        watchdog.kill()
-        watchdog.wait()
 
 
 def _parl_start_script() -> str:
@@ -248,7 +197,7 @@ def _launch(cluster: LocalCluster, cmd: list[str], env: dict[str, str], name: st
         )
     cluster.processes.append(proc)
     if cluster.watchdog is not None:
-        _guard(cluster.watchdog, proc.pid)
+        guard_group(cluster.watchdog, proc.pid)
 
 
 def _wait(ready, timeout: float, cluster: LocalCluster) -> None:
@@ -284,35 +233,6 @@ def _query_status(address: str, timeout: float) -> tuple[int, int] | None:
         sock.close(0)
     match = re.search(rb"has (\d+) used cpus, (\d+) vacant cpus", reply[-1])
     return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def _running(proc) -> bool:
-    import psutil
-
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Zombies still count as group members until reaped; only live ones matter here.
-    import psutil
-
-    return any(_running(p) for p in psutil.process_iter() if _safe_pgid(p.pid) == pgid)
-
-
-def _safe_pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
 
 
 def _state_file(port: int) -> Path:

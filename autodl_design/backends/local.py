@@ -27,10 +27,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from autodl_design.backends.base import EvalSettings, EvalTask
+from autodl_design.backends.process_groups import THREAD_ENV_VARS
 from autodl_design.backends.slots import SlotBackend, TaskFailed, WorkerLost
 from autodl_design.config import ExecutionConfig
 
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _POLL_S = 0.1
 
 
