@@ -83,6 +83,7 @@ def check_slice_counts(ensemble: Ensemble, x: np.ndarray, y: np.ndarray) -> dict
 def cmd_ensemble(args: argparse.Namespace) -> int:
     """``autodl-design ensemble``: per-model and ensemble accuracy and speed on a test split."""
     from autodl_design.data import load_test_set
+    from autodl_design.manifest_table import update_readme
     from autodl_design.pretrained import (
         PretrainedError,
         load_ensemble,
@@ -139,6 +140,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         }
         write_manifest(path, manifest)
         print(f"wrote the measured accuracies to {path}")
+        root = path.resolve().parent
+        for readme in (root / "README.md", root.parent / "README.md", root.parent / "README_cn.md"):
+            if update_readme(readme, manifest):
+                print(f"updated the table in {readme}")
     return 0
 
 

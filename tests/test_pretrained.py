@@ -2,6 +2,7 @@
 
 import argparse
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +158,9 @@ def run_cli(*argv):
 
 def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     folder = built[0] / "folder"
+    readme = Path(manifest).parent / "README.md"
+    block = "<!-- pretrained-table lang={} -->\nSTALE-TABLE\n<!-- /pretrained-table -->\n"
+    readme.write_text("# Models\n\n" + block.format("en") + "\ntext\n\n" + block.format("cn"))
     assert run_cli("ensemble", "--manifest", manifest, "--data", folder, "--write-manifest") == 0
     out = capsys.readouterr().out
     assert "alpha" in out and "beta" in out and "ensemble (2)" in out and "img/s" in out
@@ -171,6 +175,13 @@ def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     correct = m["check"]["correct"]
     assert m["check"]["images"] == 15 and set(correct) == {"alpha", "beta", "ensemble"}
     assert correct["ensemble"] == int((ensemble.predict(x) == y).sum())
+    # the READMEs' tables are rewritten from the measured manifest, the rest left alone
+    text = readme.read_text()
+    assert "STALE-TABLE" not in text and text.startswith("# Models\n") and "\ntext\n" in text
+    assert f"**{100 * expected:.2f}%**" in text and "ensemble of 2" in text and "2 个模型" in text
+    for e in m["models"]:
+        assert f"| {e['name']} | `{e['architecture_key']}` |" in text
+        assert f"{100 * e['test_accuracy']:.2f}%" in text
 
 
 def test_predict_export_and_add_commands(built, manifest, tmp_path, capsys):

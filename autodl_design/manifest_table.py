@@ -1,0 +1,99 @@
+"""The pretrained models' figures as a Markdown table, kept in READMEs between two markers.
+
+``autodl-design ensemble --write-manifest`` rewrites the block in every README that has one, so
+the accuracies a reader sees are the measured ones from ``pretrained/manifest.yaml``, never
+typed::
+
+    <!-- pretrained-table lang=en -->
+    (generated table)
+    <!-- /pretrained-table -->
+
+``lang`` is ``en`` or ``cn`` (the headers' language).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+_BLOCK = re.compile(
+    r"(<!-- pretrained-table lang=(?P<lang>\w+) -->\n)(?P<body>.*?)(<!-- /pretrained-table -->)",
+    re.DOTALL,
+)
+_TEXT = {
+    "en": {
+        "head": (
+            "model",
+            "architecture key",
+            "width / cells per stage",
+            "epochs",
+            "params",
+            "MFLOPs",
+            "test accuracy",
+        ),  # fmt: skip
+        "ensemble": "ensemble of {n} (averaged softmax)",
+        "none": "no models yet",
+        "unmeasured": "not measured",
+        "source": "Measured on {images:,} images ({test_set}) by "
+        "`autodl-design ensemble --write-manifest`; written from `pretrained/manifest.yaml`.",
+    },
+    "cn": {
+        "head": ("模型", "结构键", "宽度 / 每阶段 cell 数", "轮数", "参数量", "MFLOPs", "测试精度"),
+        "ensemble": "{n} 个模型的集成（softmax 平均）",
+        "none": "尚无模型",
+        "unmeasured": "未测",
+        "source": "由 `autodl-design ensemble --write-manifest` 在 {images:,} 张图像（{test_set}）"
+        "上测得，从 `pretrained/manifest.yaml` 写入。",
+    },
+}
+
+
+def manifest_table(manifest: dict[str, Any], lang: str = "en") -> str:
+    """Markdown table of ``manifest``'s models and ensemble (a read manifest dict)."""
+    if lang not in _TEXT:
+        raise ValueError(f"table language {lang!r}: expected one of {', '.join(_TEXT)}")
+    text = _TEXT[lang]
+    models = manifest.get("models") or []
+    if not models:
+        return text["none"] + "\n"
+    rows = ["| " + " | ".join(text["head"]) + " |", "|" + " --- |" * len(text["head"])]
+    for m in models:
+        net, recipe = m["network"], m["recipe"]
+        rows.append(
+            f"| {m['name']} | `{m['architecture_key']}` | {net['width']} / "
+            f"{net['cells_per_stage']} | {recipe.get('epochs', '?')} | {m['params']:,} | "
+            f"{m['flops'] / 1e6:.1f} | {_percent(m['test_accuracy'])} |"
+        )
+    ensemble = manifest.get("ensemble")
+    accuracy = _percent(ensemble["test_accuracy"]) if ensemble else text["unmeasured"]
+    label = text["ensemble"].format(n=len(models))
+    rows.append(f"| **{label}** | | | | | | **{accuracy}** |")
+    table = "\n".join(rows) + "\n"
+    if ensemble:
+        source = text["source"].format(
+            images=ensemble["test_images"], test_set=ensemble["test_set"]
+        )
+        table += "\n" + source + "\n"
+    return table
+
+
+def update_readme(path: str | Path, manifest: dict[str, Any]) -> bool:
+    """Rewrite every marked block of ``path`` with the table; False if it has none (or no file)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    old = path.read_text(encoding="utf-8")
+    new, count = _BLOCK.subn(
+        lambda m: m.group(1) + manifest_table(manifest, m.group("lang")) + m.group(4), old
+    )
+    if count and new != old:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, path)
+    return bool(count)
+
+
+def _percent(accuracy: float | None) -> str:
+    return "?" if accuracy is None else f"{100 * accuracy:.2f}%"
