@@ -6,12 +6,23 @@
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #
-# Progress: tail -f runs/pretrained/*/train.log. Then, per finished model:
-#   autodl-design add-pretrained runs/pretrained/m1 --name m1
+# Progress: tail -f runs/pretrained/*/train.log. Each finished model is copied into pretrained/
+# (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
+# --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
 CONFIG=${CONFIG:-configs/train_cifar10.yaml}
+
+publish() {
+    local name=$1
+    grep -qx -- "- name: $name" pretrained/manifest.yaml 2>/dev/null && return 0
+    (
+        flock 9
+        "$CLI" add-pretrained "runs/pretrained/$name" --name "$name"
+        "$CLI" ensemble --write-manifest
+    ) 9> runs/pretrained/.publish.lock
+}
 
 if [ $# -eq 0 ]; then
     mkdir -p runs/pretrained
@@ -26,10 +37,12 @@ for name in "$@"; do
     out="runs/pretrained/$name"
     if [ -f "$out/metrics.json" ]; then
         echo "$name: finished already ($out/metrics.json)"
+        publish "$name"
         continue
     fi
     resume=()
     [ -f "$out/checkpoint.pdckpt" ] && resume=(--resume)
     echo "$name: training into $out ${resume[*]:-}"
     "$CLI" train --arch "pretrained/archs/$name.json" -c "$CONFIG" --output "$out" "${resume[@]}"
+    publish "$name"
 done
