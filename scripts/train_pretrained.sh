@@ -5,6 +5,8 @@
 #
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
+#   CONFIG=configs/other.yaml OUT_ROOT=runs/pretrained-other bash scripts/train_pretrained.sh
+#                                                 # another recipe, into its own run directories
 #
 # Progress: tail -f runs/pretrained/*/train.log. Each finished model is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
@@ -13,28 +15,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
 CONFIG=${CONFIG:-configs/train_cifar10.yaml}
+OUT_ROOT=${OUT_ROOT:-runs/pretrained}
 
 publish() {
     local name=$1
     grep -qx -- "- name: $name" pretrained/manifest.yaml 2>/dev/null && return 0
     (
         flock 9
-        "$CLI" add-pretrained "runs/pretrained/$name" --name "$name"
+        "$CLI" add-pretrained "$OUT_ROOT/$name" --name "$name"
         "$CLI" ensemble --write-manifest
-    ) 9> runs/pretrained/.publish.lock
+    ) 9> "$OUT_ROOT/.publish.lock"
 }
 
 if [ $# -eq 0 ]; then
-    mkdir -p runs/pretrained
-    bash "$0" m1 m2 m3 > runs/pretrained/queue-a.log 2>&1 &
-    bash "$0" m4 m5 m6 > runs/pretrained/queue-b.log 2>&1 &
-    echo "two queues started: runs/pretrained/queue-a.log, runs/pretrained/queue-b.log"
+    mkdir -p "$OUT_ROOT"
+    bash "$0" m1 m2 m3 > "$OUT_ROOT/queue-a.log" 2>&1 &
+    bash "$0" m4 m5 m6 > "$OUT_ROOT/queue-b.log" 2>&1 &
+    echo "two queues started: $OUT_ROOT/queue-a.log, $OUT_ROOT/queue-b.log"
     wait
     exit 0
 fi
 
 for name in "$@"; do
-    out="runs/pretrained/$name"
+    out="$OUT_ROOT/$name"
     if [ -f "$out/metrics.json" ]; then
         echo "$name: finished already ($out/metrics.json)"
         publish "$name"
