@@ -8,7 +8,8 @@
 #   CONFIG=configs/other.yaml OUT_ROOT=runs/pretrained-other bash scripts/train_pretrained.sh
 #                                                 # another recipe, into its own run directories
 #
-# Progress: tail -f runs/pretrained/*/train.log. Each finished model is copied into pretrained/
+# Progress: tail -f runs/pretrained/*/train.log. Each finished model with a test accuracy of at
+# least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
 set -euo pipefail
@@ -16,10 +17,18 @@ cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
 CONFIG=${CONFIG:-configs/train_cifar10.yaml}
 OUT_ROOT=${OUT_ROOT:-runs/pretrained}
+MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 
 publish() {
-    local name=$1
+    local name=$1 acc
     grep -qx -- "- name: $name" pretrained/manifest.yaml 2>/dev/null && return 0
+    acc=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["test_acc"])' \
+        "$OUT_ROOT/$name/metrics.json")
+    if ! python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' \
+        "$acc" "$MIN_TEST_ACC"; then
+        echo "$name: test accuracy $acc < $MIN_TEST_ACC, not added to pretrained/"
+        return 0
+    fi
     (
         flock 9
         "$CLI" add-pretrained "$OUT_ROOT/$name" --name "$name"
