@@ -182,9 +182,12 @@ def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):
 
 
 def test_config_file_and_validation():
-    config = load_config(TrainConfig, Path(__file__).parents[1] / "configs" / "train_cifar10.yaml")
-    assert config.data.source.endswith("cifar10-jpeg.tar.gz")
-    assert config.nesterov and config.label_smoothing > 0
+    shipped = sorted((Path(__file__).parents[1] / "configs").glob("train*.yaml"))
+    assert {p.name for p in shipped} >= {"train_cifar10.yaml", "train_cifar10_w32.yaml"}
+    for path in shipped:
+        config = load_config(TrainConfig, path)
+        assert config.data.source.endswith("cifar10-jpeg.tar.gz")
+        assert config.nesterov and config.label_smoothing > 0
     with pytest.raises(ConfigError, match="label_smoothing"):
         tiny_config("label_smoothing=1.5")
     with pytest.raises(ConfigError, match="unknown config key 'epoch'"):
