@@ -20,15 +20,14 @@ OUT_ROOT=${OUT_ROOT:-runs/pretrained}
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 
 publish() {
-    local name=$1 acc
+    local name=$1
     grep -qx -- "- name: $name" pretrained/manifest.yaml 2>/dev/null && return 0
-    acc=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["test_acc"])' \
-        "$OUT_ROOT/$name/metrics.json")
-    if ! python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' \
-        "$acc" "$MIN_TEST_ACC"; then
-        echo "$name: test accuracy $acc < $MIN_TEST_ACC, not added to pretrained/"
-        return 0
-    fi
+    python3 - "$OUT_ROOT/$name/metrics.json" "$MIN_TEST_ACC" "$name" <<'PY' || return 0
+import json, sys
+acc = json.load(open(sys.argv[1]))["test_acc"]
+if acc < float(sys.argv[2]):
+    sys.exit(f"{sys.argv[3]}: test accuracy {acc} < {sys.argv[2]}, not added to pretrained/")
+PY
     (
         flock 9
         "$CLI" add-pretrained "$OUT_ROOT/$name" --name "$name"
