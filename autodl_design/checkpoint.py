@@ -1,7 +1,8 @@
 """Building blocks for self-describing training checkpoints (no policy, no file layout).
 
 * :func:`save_atomic` / :func:`load_state`: a dict written with ``paddle.save`` through a temporary
-  file and ``os.replace``, so a kill never leaves half a checkpoint behind.
+  file and ``os.replace`` (:mod:`autodl_design.atomic_io`), so a kill never leaves half a
+  checkpoint behind.
 * :func:`optimizer_state` / :func:`load_optimizer_state`: optimiser slots keyed by *structural*
   parameter names (``cells.0.project.weight``) instead of Paddle's process-global unique names
   (``conv2d_17.w_0``), which differ in the process that resumes.
@@ -11,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,12 @@ from typing import Any
 import numpy as np
 import paddle
 
+from autodl_design.atomic_io import replace_atomic
+
 
 def save_atomic(state: dict, path: str | Path) -> None:
     """Write ``state`` (numpy arrays, plain Python values, RNG states) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    paddle.save(state, str(tmp))
-    os.replace(tmp, path)
+    replace_atomic(path, lambda tmp: paddle.save(state, str(tmp)))
 
 
 def load_state(path: str | Path) -> dict:

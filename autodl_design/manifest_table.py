@@ -13,10 +13,11 @@ typed::
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
+
+from autodl_design.atomic_io import write_text_atomic
 
 _BLOCK = re.compile(
     r"(<!-- pretrained-table lang=(?P<lang>\w+) -->\n)(?P<body>.*?)(<!-- /pretrained-table -->)",
@@ -89,9 +90,7 @@ def update_readme(path: str | Path, manifest: dict[str, Any]) -> bool:
         lambda m: m.group(1) + manifest_table(manifest, m.group("lang")) + m.group(4), old
     )
     if count and new != old:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(new, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, new)
     return bool(count)
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 import paddle
 import yaml
 
+from autodl_design.atomic_io import copy_atomic, write_text_atomic
 from autodl_design.checkpoint import load_layer_state
 from autodl_design.config import ConfigError, NetworkConfig, from_dict
 from autodl_design.evaluator import predict
@@ -96,12 +95,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest`` as YAML atomically (architectures stay one-line JSON strings)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = _HEADER + yaml.safe_dump(manifest, sort_keys=False, width=100_000)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, _HEADER + yaml.safe_dump(manifest, sort_keys=False, width=100_000))
 
 
 def weights_path(manifest_path: str | Path, entry: dict[str, Any]) -> Path:
@@ -247,10 +241,7 @@ def add_to_manifest(
     if any(m["name"] == name for m in models) and not replace:
         raise PretrainedError(f"{manifest_path}: already has a model named {name!r}")
     target = manifest_path.parent / f"{name}.pdparams"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(model_dir / "model.pdparams", tmp)
-    os.replace(tmp, target)
+    copy_atomic(model_dir / "model.pdparams", target)
     recipe = {k: v for k, v in config.items() if k not in _NOT_RECIPE}
     recipe.update(
         train_images=metrics["train_images"],

@@ -26,6 +26,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from autodl_design.atomic_io import write_text_atomic
 from autodl_design.checkpoint import (
     config_diff,
     layer_state,
@@ -294,9 +295,7 @@ class Trainer:
             "history": p.history,
         }
         save_atomic(self.net.state_dict(), output_dir / "model.pdparams")
-        tmp = output_dir / "metrics.json.tmp"
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        tmp.replace(output_dir / "metrics.json")
+        write_text_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         if self.writer is not None and test_acc is not None:
             self.writer.add_scalar("test/acc", test_acc, p.epoch)
         return metrics

@@ -7,12 +7,12 @@ run would have proposed (the search loop relies on that to reuse finished evalua
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autodl_design.atomic_io import write_text_atomic
 from autodl_design.config import ControllerConfig
 from autodl_design.space import Architecture, random_architecture
 
@@ -87,9 +87,7 @@ class RandomStrategy:
     def save(self, directory: Path) -> None:
         path = directory / self.checkpoint_name
         state = {"updates": self.updates, "rng": self.rng.bit_generator.state}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(state))
 
     def restore(self, directory: Path) -> None:
         state = json.loads((directory / self.checkpoint_name).read_text())

@@ -1,0 +1,34 @@
+"""Atomic file writes: write a sibling ``<name>.tmp``, then ``os.replace`` it over the target.
+
+A process killed mid-write (the long trainings and searches are stopped this way) leaves either
+the old file or the new one, never half of one. No Paddle import: the writer is a callable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+
+def replace_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` to fill a temporary sibling of ``path``, then move it over ``path``.
+
+    Parent directories are created. If ``write`` raises, ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    """Copy the file ``src`` to ``dst`` atomically (contents only, like ``shutil.copyfile``)."""
+    replace_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
