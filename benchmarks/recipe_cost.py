@@ -4,10 +4,11 @@ For choosing how far the pretrained models' networks can be scaled on this CPU::
 
     python benchmarks/recipe_cost.py --archs m1 m4 --settings 24:2:2 32:2:2 24:2:1
 
-A setting is ``width:cells_per_stage:node_ratio`` (residual on, dropout 0, as in
-``configs/train_cifar10.yaml``); architectures are ``pretrained/archs/NAME.json``. Each figure is
-the median of ``--reps`` timings of ``--steps`` SGD steps (batch 128, augmented synthetic images,
-the final-training optimiser) after two warm-up steps.
+A setting is ``width:cells_per_stage:node_ratio``, applied to the recipe ``-c`` (default
+``configs/train_cifar10.yaml``); architectures are ``pretrained/archs/NAME.json``. The steps timed
+are the real ones: :class:`autodl_design.trainer.Trainer` on augmented synthetic images, its
+own clock (which leaves out logging and checkpoints). Each figure is the median of ``--reps``
+timings of ``--steps`` steps after two warm-up steps.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
+import tempfile
 from pathlib import Path
 
 import autodl_design  # noqa: F401  (before paddle: sets the environment PARL/protobuf need)
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-c", "--config", default=str(ROOT / "configs" / "train_cifar10.yaml"))
     p.add_argument("--archs", nargs="+", default=["m1", "m4"])
     p.add_argument("--settings", nargs="+", default=["24:2:2", "32:2:2", "24:3:2", "24:2:1"])
     p.add_argument("--steps", type=int, default=6)
@@ -32,19 +34,17 @@ def main() -> None:
     args = p.parse_args()
 
     import numpy as np
-    import paddle
-    import paddle.nn.functional as F
 
-    from autodl_design.config import NetworkConfig
-    from autodl_design.data import iterate_batches
+    from autodl_design.config import load_config
     from autodl_design.evaluator import configure_threads
+    from autodl_design.final_training import TrainConfig
     from autodl_design.flops import count_flops, count_params
-    from autodl_design.network import build_network
     from autodl_design.space import Architecture
+    from autodl_design.trainer import Trainer
 
     configure_threads(1)
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (128 * args.steps, 32, 32, 3), dtype=np.uint8)
+    x = rng.integers(0, 256, (50_000, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, len(x))
     print(f"{'arch':<5} {'setting':<8} {'params':>9} {'MFLOPs':>7} {'img/s':>6}  h/epoch")
     for name in args.archs:
@@ -52,38 +52,33 @@ def main() -> None:
         arch = Architecture.from_dict(json.loads(text)["architecture"])
         for setting in args.settings:
             width, cells, ratio = (int(v) for v in setting.split(":"))
-            cfg = NetworkConfig(
-                width=width, cells_per_stage=cells, node_ratio=ratio, dropout=0.0, residual=True
-            )
-            paddle.seed(0)
-            net = build_network(arch, cfg)
-            opt = paddle.optimizer.Momentum(
-                0.05, 0.9, net.parameters(), use_nesterov=True, weight_decay=5e-4
-            )
-            net.train()
-
-            def step(xb, yb, net=net, opt=opt):
-                loss = F.cross_entropy(
-                    net(paddle.to_tensor(xb)), paddle.to_tensor(yb), label_smoothing=0.1
-                )
-                loss.backward()
-                opt.step()
-                opt.clear_grad()
-                float(loss)
-
-            batches = list(iterate_batches(x, y, 128, rng, shuffle=True, augment=True))
-            for xb, yb in batches[:2]:
-                step(xb, yb)
-            rates = []
-            for _ in range(args.reps):
-                start = time.perf_counter()
-                for xb, yb in batches:
-                    step(xb, yb)
-                rates.append(len(x) / (time.perf_counter() - start))
+            overrides = [
+                f"network.width={width}",
+                f"network.cells_per_stage={cells}",
+                f"network.node_ratio={ratio}",
+                "checkpoint_every=0",
+                "log_every=0",
+                "visualdl=false",
+            ]
+            cfg = load_config(TrainConfig, args.config, overrides)
+            with tempfile.TemporaryDirectory() as tmp:
+                trainer = Trainer(arch, cfg, x, y, Path(tmp) / "ckpt", log=lambda _: None)
+                trainer.run(stop_after_steps=2)
+                rates = []
+                for _ in range(args.reps):
+                    start_seconds, start_step = (
+                        trainer.progress.seconds,
+                        trainer.progress.global_step,
+                    )
+                    trainer.run(stop_after_steps=start_step + args.steps)
+                    rates.append(
+                        args.steps * cfg.batch_size / (trainer.progress.seconds - start_seconds)
+                    )
             rate = statistics.median(rates)
             print(
-                f"{name:<5} {setting:<8} {count_params(net):>9,} {count_flops(net) / 1e6:>7.1f} "
-                f"{rate:>6.1f}  {50_000 / rate / 3600:.2f}",
+                f"{name:<5} {setting:<8} {count_params(trainer.net):>9,} "
+                f"{count_flops(trainer.net, trainer.input_shape) / 1e6:>7.1f} "
+                f"{rate:>6.1f}  {len(x) / rate / 3600:.2f}",
                 flush=True,
             )
 
