@@ -258,6 +258,64 @@ def test_xparl_killed_actor_is_recorded_others_complete(cluster):
     assert out["t1"]["status"] == "ok" and out["t2"]["status"] == "ok"
 
 
+def test_xparl_client_exits_without_thread_tracebacks(cluster):
+    """A process that evaluated on the cluster can end PARL's job-status thread (as it does at
+    exit, where that thread used to die mid-traceback when the interpreter tore its queue down)."""
+    import subprocess
+    import sys
+
+    from autodl_design.backends.cluster import cluster_env
+
+    code = f"""
+import autodl_design
+from autodl_design.backends import EvalSettings, EvalTask
+from autodl_design.backends.xparl_backend import XparlBackend
+from autodl_design.config import DataConfig, EvaluatorConfig, ExecutionConfig, NetworkConfig
+from autodl_design.space import Architecture
+
+settings = EvalSettings(DataConfig(max_train_per_class=4, max_val_per_class=2),
+                        NetworkConfig(width=4, stages=1), EvaluatorConfig(epochs=1, batch_size=16))
+arch = Architecture.from_json({random_architecture(np.random.default_rng(0), 3).to_json()!r})
+execution = ExecutionConfig(backend="xparl", workers=1, cluster={cluster.address!r})
+with XparlBackend(execution, settings) as backend:
+    [(_, record)] = backend.run([EvalTask("t0", arch.to_json())])
+print("status", record["status"])
+from autodl_design.backends import parl_threads
+print("status thread stopped", parl_threads.stop_status_thread())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=cluster_env(), capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-2:] == ["status ok", "status thread stopped True"]
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_parl_proxy_thread_errors_are_dropped_others_kept(monkeypatch):
+    from autodl_design.backends import parl_threads, xparl_backend  # PARL imported quietly
+
+    RemoteError = xparl_backend.parl.remote.exceptions.RemoteError
+
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_type))
+    monkeypatch.setattr(parl_threads, "_installed", False)
+    parl_threads.install()
+
+    def boom(exc):
+        raise exc
+
+    cases = [
+        ("_run_object_in_backend", RemoteError("evaluate", "disconnected")),
+        ("_run_object_in_backend", ValueError("a real bug")),
+        ("other_target", RemoteError("evaluate", "disconnected")),
+    ]
+    for target, exc in cases:
+        t = threading.Thread(target=boom, args=(exc,), name=f"Thread-99 ({target})")
+        t.start()
+        t.join()
+    assert seen == [ValueError, RemoteError]
+
+
 def test_xparl_cluster_stops_without_leftovers(cluster):
     pids = cluster.pids()
     names = {" ".join(psutil.Process(p).cmdline()) for p in pids}

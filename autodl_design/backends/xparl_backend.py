@@ -45,7 +45,7 @@ with warnings.catch_warnings():
     import parl
     from parl.remote.exceptions import FutureFunctionError, FutureObjectEmpty
 
-from autodl_design.backends import loopback, parl_heartbeat
+from autodl_design.backends import loopback, parl_heartbeat, parl_threads
 from autodl_design.backends.base import EvalSettings, EvalTask
 from autodl_design.backends.local import worker_settings
 from autodl_design.backends.slots import SlotBackend, TaskFailed, WorkerLost
@@ -115,6 +115,7 @@ def connect(address: str) -> None:
     from parl.remote import client
 
     parl_heartbeat.install()
+    parl_threads.install()
     if loopback.is_loopback(address.rpartition(":")[0]):
         loopback.install()
     current = client.GLOBAL_CLIENT

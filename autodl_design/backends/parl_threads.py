@@ -1,0 +1,54 @@
+"""Keep two of PARL 2.2.1's client threads from printing tracebacks for handled events.
+
+* A future-mode call whose actor is lost: PARL's proxy thread (target
+  ``_run_object_in_backend``) hands the error to the call's future, which the xparl backend turns
+  into a recorded ``WorkerLost``, and then re-raises it, so Python prints a ``RemoteError``
+  traceback for a failure already dealt with. :func:`install` drops exactly those.
+* At interpreter exit, the client's ``_update_job_status`` thread is still blocked on its
+  ``multiprocessing`` queue, whose teardown makes it fail mid-print. :func:`install` registers an
+  exit hook that sends it PARL's own ``"exit"`` message and waits for it to end first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+_PROXY_THREAD = "_run_object_in_backend"
+_STATUS_THREAD = "_update_job_status"
+_installed = False
+
+
+def install() -> None:
+    """Install the thread-exception filter and the exit hook (idempotent; before connecting)."""
+    global _installed
+    if _installed:
+        return
+    from parl.remote.exceptions import RemoteError
+
+    previous = threading.excepthook
+
+    def excepthook(args: threading.ExceptHookArgs) -> None:
+        handled = isinstance(args.exc_value, RemoteError) and _PROXY_THREAD in (
+            args.thread.name if args.thread is not None else ""
+        )
+        if not handled:
+            previous(args)
+
+    threading.excepthook = excepthook
+    atexit.register(stop_status_thread)
+    _installed = True
+
+
+def stop_status_thread(timeout: float = 2.0) -> bool:
+    """End the global PARL client's job-status thread; True if none is left running."""
+    from parl.remote import client
+
+    current = client.GLOBAL_CLIENT
+    threads = [t for t in threading.enumerate() if _STATUS_THREAD in t.name and t.is_alive()]
+    if current is None or not threads:
+        return not threads
+    current.dead_job_queue.put("exit")
+    for t in threads:
+        t.join(timeout)
+    return not any(t.is_alive() for t in threads)
