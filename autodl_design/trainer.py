@@ -256,11 +256,18 @@ class Trainer:
         self.epoch_rng_state = self.rng.bit_generator.state
         self.log(
             f"epoch {entry['epoch']}/{self.config.epochs} done: train loss {loss:.4f} "
-            f"acc {acc:.3f} lr {entry['lr']:.5f} {speed:.1f} img/s ({entry['seconds']:.1f}s)"
+            f"acc {acc:.3f} lr {entry['lr']:.5f} {speed:.1f} img/s ({entry['seconds']:.1f}s, "
+            f"{self._eta_hours():.1f} h to go)"
         )
         if self.writer is not None:
             for key in ("train_loss", "train_acc", "img_per_s"):
                 self.writer.add_scalar(f"epoch/{key}", entry[key], entry["epoch"])
+
+    def _eta_hours(self) -> float:
+        """Training time left at the mean seconds per step of all sessions so far."""
+        p = self.progress
+        left = self.config.epochs * self.steps_per_epoch - p.global_step
+        return left * p.seconds / max(p.global_step, 1) / 3600
 
     def finish(
         self, output_dir: Path, test: tuple[np.ndarray, np.ndarray] | None, extra: dict[str, Any]

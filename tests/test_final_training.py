@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,8 @@ def test_training_writes_weights_metrics_and_checkpoint(full_run):
     assert {"model", "optimizer", "rng", "config"} <= set(state)
     log = (out / "train.log").read_text()
     assert "epoch 1/2 step 2/4 loss" in log and "img/s" in log
+    to_go = [float(h) for h in re.findall(r"s, ([0-9.]+) h to go\)", log)]
+    assert len(to_go) == 2 and to_go[0] >= to_go[1] == 0  # hours left after epochs 1 and 2
 
 
 def test_resume_after_an_epoch_gives_the_same_weights(full_run, data, tmp_path):
