@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another with
-# configs/train_cifar10.yaml, each into runs/pretrained/NAME, resuming any run already started
-# and skipping finished ones. Safe to kill at any time and to start again.
+# the current recipe, configs/train_cifar10_w32.yaml, each into runs/pretrained-w32/NAME, resuming
+# any run already started and skipping finished ones. Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
-#   CONFIG=configs/other.yaml OUT_ROOT=runs/pretrained-other bash scripts/train_pretrained.sh
-#                                                 # another recipe, into its own run directories
+#   CONFIG=configs/train_cifar10.yaml OUT_ROOT=runs/pretrained bash scripts/train_pretrained.sh
+#                                                 # another recipe (here the first one, 20 epochs
+#                                                 # at width 24), into its own run directories
 #
-# Progress: tail -f runs/pretrained/*/train.log. Each finished model with a test accuracy of at
+# Progress: tail -f runs/pretrained-w32/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
-CONFIG=${CONFIG:-configs/train_cifar10.yaml}
-OUT_ROOT=${OUT_ROOT:-runs/pretrained}
+CONFIG=${CONFIG:-configs/train_cifar10_w32.yaml}
+OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32}
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 
 publish() {
