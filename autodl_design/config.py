@@ -146,8 +146,36 @@ class NetworkConfig:
 
 
 @dataclass
-class EvaluatorConfig:
+class SGDConfig:
+    """The SGD schedule of the evaluator's brief training and of final training.
+
+    ``epochs`` passes over the data in batches of ``batch_size``; the learning rate follows a
+    cosine from ``lr`` to ``lr_min`` over all steps; ``momentum`` (Nesterov when ``nesterov``);
+    L2 ``weight_decay`` on every parameter.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_min: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+
+    def validate(self) -> None:
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(0 <= self.lr_min <= self.lr, "lr_min", "must be in [0, lr]")
+        check(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+
+
+@dataclass
+class EvaluatorConfig(SGDConfig):
     """Brief training of one candidate, with early stopping, and how it becomes a reward.
+
+    The SGD schedule fields come from :class:`SGDConfig`.
 
     Early stopping: stop at once when the training loss is NaN/inf or exceeds
     ``divergence_factor`` x its first-epoch value; stop when the validation loss has not improved
@@ -161,13 +189,6 @@ class EvaluatorConfig:
     ``onednn``.
     """
 
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 0.1
-    lr_min: float = 1e-4
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-4
     patience: int = 5
     min_delta: float = 0.0
     divergence_factor: float = 5.0
@@ -180,7 +201,7 @@ class EvaluatorConfig:
     inference_engine: InferenceEngine = "auto"
 
     def validate(self) -> None:
-        check_sgd(self)
+        super().validate()
         check(self.patience >= 1, "patience", "must be >= 1")
         check(self.min_delta >= 0, "min_delta", "must be >= 0")
         check(self.divergence_factor > 1, "divergence_factor", "must be > 1")
@@ -248,17 +269,6 @@ def check(ok: bool, key: str, message: str) -> None:
     """Raise :class:`ConfigError` ``"key: message"`` unless ``ok``."""
     if not ok:
         raise ConfigError(f"{key}: {message}")
-
-
-def check_sgd(cfg: Any) -> None:
-    """Validate the SGD schedule fields shared by the evaluator's and final training's configs:
-    ``epochs``, ``batch_size``, ``lr``, ``lr_min``, ``momentum``, ``weight_decay``."""
-    check(cfg.epochs >= 1, "epochs", "must be >= 1")
-    check(cfg.batch_size >= 1, "batch_size", "must be >= 1")
-    check(cfg.lr > 0, "lr", "must be > 0")
-    check(0 <= cfg.lr_min <= cfg.lr, "lr_min", "must be in [0, lr]")
-    check(0 <= cfg.momentum < 1, "momentum", "must be in [0, 1)")
-    check(cfg.weight_decay >= 0, "weight_decay", "must be >= 0")
 
 
 def from_dict(cls: type[T], data: dict | None, path: str = "") -> T:

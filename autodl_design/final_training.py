@@ -29,8 +29,8 @@ from autodl_design.config import (
     DataConfig,
     InferenceEngine,
     NetworkConfig,
+    SGDConfig,
     check,
-    check_sgd,
     from_dict,
     load_config,
     to_yaml,
@@ -63,13 +63,12 @@ _STREAM_TRAIN_CAP, _STREAM_TEST_CAP = 2, 4
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(SGDConfig):
     """Final training of one architecture (the recipe of a pretrained model).
 
-    SGD with ``momentum`` (Nesterov when ``nesterov``) and L2 ``weight_decay``; the learning rate
-    follows a cosine from ``lr`` to ``lr_min`` over ``epochs``, updated every step; the loss is
-    cross-entropy with ``label_smoothing``; ``grad_clip`` (global norm) is off when null.
-    ``max_test_per_class`` caps the test images of the final report (null: all). Operational
+    SGD as in :class:`~autodl_design.config.SGDConfig` (the learning rate updated every step);
+    the loss is cross-entropy with ``label_smoothing``; ``grad_clip`` (global norm) is off when
+    null. ``max_test_per_class`` caps the test images of the final report (null: all). Operational
     settings a resumed run may change: ``num_threads``, ``log_every`` (steps between log lines,
     0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 = epoch ends
     only), ``visualdl``, ``max_test_per_class``, and the CPU switches ``mkl_avx2`` (MKL's AVX2
@@ -79,13 +78,6 @@ class TrainConfig:
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 0.1
-    lr_min: float = 1e-4
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     grad_clip: float | None = 5.0
     train_on_val: bool = True
@@ -99,7 +91,7 @@ class TrainConfig:
     inference_engine: InferenceEngine = "auto"
 
     def validate(self) -> None:
-        check_sgd(self)
+        super().validate()
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
         ok = self.max_test_per_class is None or self.max_test_per_class >= 1
