@@ -1,7 +1,7 @@
 """Building blocks for self-describing training checkpoints (no policy, no file layout).
 
 * :func:`save_atomic` / :func:`load_state`: a dict written with ``paddle.save`` through a temporary
-  file and ``os.replace`` (:mod:`autodl_design.atomic_io`), so a kill never leaves half a
+  file and ``os.replace`` (:mod:`autodl_design.fileio`), so a kill never leaves half a
   checkpoint behind.
 * :func:`optimizer_state` / :func:`load_optimizer_state`: optimiser slots keyed by *structural*
   parameter names (``cells.0.project.weight``) instead of Paddle's process-global unique names
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import paddle
 
-from autodl_design.atomic_io import replace_atomic
+from autodl_design.fileio import replace_atomic
 
 
 def save_atomic(state: dict, path: str | Path) -> None:
@@ -47,13 +47,19 @@ def layer_state(layer: paddle.nn.Layer) -> dict[str, np.ndarray]:
 
 
 def load_layer_state(layer: paddle.nn.Layer, state: dict[str, np.ndarray]) -> None:
-    """Inverse of :func:`layer_state`; every key must match the layer exactly."""
-    mine = set(layer.state_dict())
-    if mine != set(state):
-        missing, extra = sorted(mine - set(state)), sorted(set(state) - mine)
+    """Inverse of :func:`layer_state`; every key and shape must match the layer exactly."""
+    mine = layer.state_dict()
+    if set(mine) != set(state):
+        missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
         raise ValueError(
             f"weights do not fit the network (missing {missing[:3]}, extra {extra[:3]})"
         )
+    for key, value in mine.items():
+        if tuple(value.shape) != tuple(np.shape(state[key])):
+            raise ValueError(
+                f"weights do not fit the network ({key}: shape {list(np.shape(state[key]))} in "
+                f"the weights, {list(value.shape)} in the network)"
+            )
     layer.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
 
 

@@ -68,12 +68,17 @@ class TrainConfig(SGDConfig):
 
     SGD as in :class:`~autodl_design.config.SGDConfig` (the learning rate updated every step);
     the loss is cross-entropy with ``label_smoothing``; ``grad_clip`` (global norm) is off when
-    null. ``max_test_per_class`` caps the test images of the final report (null: all). Operational
-    settings a resumed run may change: ``num_threads``, ``log_every`` (steps between log lines,
-    0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 = epoch ends
-    only), ``visualdl``, ``max_test_per_class``, and the CPU switches ``mkl_avx2`` (MKL's AVX2
-    kernels on AMD CPUs, :mod:`autodl_design.cpu_tuning`) and ``inference_engine`` of the test
-    evaluation (``auto``, ``dygraph``, ``onednn``; see :class:`EvaluatorConfig`).
+    null. ``init_from``: a weights file to start from instead of a random initialisation (a run's
+    ``model.pdparams`` or a bundled ``pretrained/NAME.pdparams`` of the same architecture and
+    network; a classifier of another class count is left freshly initialised, for fine-tuning on
+    other classes); its sha256 goes into the metrics. ``max_test_per_class`` caps the test
+    images of the final report (null: all).
+
+    Operational settings a resumed run may change: ``num_threads``, ``log_every`` (steps between
+    log lines, 0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 =
+    epoch ends only), ``visualdl``, ``max_test_per_class``, and the CPU switches ``mkl_avx2``
+    (MKL's AVX2 kernels on AMD CPUs, :mod:`autodl_design.cpu_tuning`) and ``inference_engine`` of
+    the test evaluation (``auto``, ``dygraph``, ``onednn``; see :class:`EvaluatorConfig`).
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -81,6 +86,7 @@ class TrainConfig(SGDConfig):
     label_smoothing: float = 0.1
     grad_clip: float | None = 5.0
     train_on_val: bool = True
+    init_from: str | None = None
     max_test_per_class: int | None = None
     seed: int = 0
     num_threads: int = 1
@@ -94,6 +100,7 @@ class TrainConfig(SGDConfig):
         super().validate()
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
+        check(self.init_from is None or self.init_from != "", "init_from", "must be a path or null")
         ok = self.max_test_per_class is None or self.max_test_per_class >= 1
         check(ok, "max_test_per_class", "must be >= 1 or null")
         check(self.num_threads >= 1, "num_threads", "must be >= 1")
@@ -236,6 +243,8 @@ def train(
             if resume:
                 log(f"no checkpoint in {out}: starting from scratch")
             log("config:\n" + to_yaml(config).rstrip())
+            if config.init_from is not None:
+                log(trainer.load_initial_weights(Path(config.init_from)))
         if not trainer.run(stop_after_epochs, stop_after_steps):
             p = trainer.progress
             mid_epoch = f"epoch {p.epoch + 1} step {p.step_in_epoch}"

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from autodl_design.atomic_io import write_text_atomic
+from autodl_design.fileio import write_text_atomic
 
 _BLOCK = re.compile(
     r"(<!-- pretrained-table lang=(?P<lang>\w+) -->\n)(?P<body>.*?)(<!-- /pretrained-table -->)",

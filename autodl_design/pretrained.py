@@ -9,7 +9,6 @@ copies ``metrics.json``) or from ``autodl-design ensemble --write-manifest``; no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -21,10 +20,10 @@ import numpy as np
 import paddle
 import yaml
 
-from autodl_design.atomic_io import copy_atomic, write_text_atomic
 from autodl_design.checkpoint import load_layer_state
 from autodl_design.config import ConfigError, NetworkConfig, from_dict
 from autodl_design.evaluator import predict
+from autodl_design.fileio import copy_atomic, sha256_file, write_text_atomic
 from autodl_design.final_training import OPERATIONAL_KEYS
 from autodl_design.network import build_network
 from autodl_design.space import Architecture, ArchitectureError
@@ -46,15 +45,6 @@ _HEADER = (
 
 class PretrainedError(RuntimeError):
     """A manifest or weights file is missing, malformed or altered; the message names it."""
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_manifest(path: str | Path | None = None) -> Path:
@@ -249,6 +239,8 @@ def add_to_manifest(
         train_acc=metrics["train_acc"],
         train_seconds=metrics["seconds"],
     )
+    if metrics.get("init_from_sha256"):
+        recipe["init_from_sha256"] = metrics["init_from_sha256"]
     entry = {
         "name": name,
         "weights": target.name,

@@ -26,7 +26,6 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from autodl_design.atomic_io import write_text_atomic
 from autodl_design.checkpoint import (
     config_diff,
     layer_state,
@@ -39,6 +38,7 @@ from autodl_design.checkpoint import (
 )
 from autodl_design.data import iterate_batches, num_batches
 from autodl_design.evaluator import cosine_lr, evaluate_accuracy
+from autodl_design.fileio import sha256_file, write_text_atomic
 from autodl_design.final_training import OPERATIONAL_KEYS, TrainConfig, TrainingError
 from autodl_design.flops import count_flops, count_params
 from autodl_design.network import build_network
@@ -61,6 +61,7 @@ class Progress:
     correct: int = 0
     seen: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    init_sha256: str | None = None  # of the weights training started from (config.init_from)
 
 
 def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dict:
@@ -147,6 +148,31 @@ class Trainer:
             "optimizer": optimizer_state(self.opt, self.net),
             "rng": {"numpy_epoch_start": self.epoch_rng_state, "paddle": paddle.get_rng_state()},
         }
+
+    def load_initial_weights(self, path: Path) -> str:
+        """Start from the weights in ``path`` (a ``model.pdparams`` or bundled weights file of
+        the same architecture and network) instead of the random initialisation; a classifier
+        ``fc`` of another class count keeps its fresh initialisation. Raises
+        :class:`TrainingError` (one line) if the file is missing, unreadable or does not fit.
+        Returns a log line; the file's sha256 is kept in the progress (and so in the metrics)."""
+        if not path.is_file():
+            raise TrainingError(f"init_from: weights file not found: {path}")
+        try:
+            state = paddle.load(str(path), return_numpy=True)
+        except Exception as e:  # noqa: BLE001  (any unreadable file)
+            raise TrainingError(f"init_from: cannot read {path}: {e}") from None
+        mine = layer_state(self.net)
+        head = [k for k in mine if k.startswith("fc.") and k in state]
+        fresh_head = any(np.shape(state[k]) != mine[k].shape for k in head)
+        if fresh_head:
+            state = {**state, **{k: mine[k] for k in head}}
+        try:
+            load_layer_state(self.net, state)
+        except ValueError as e:
+            raise TrainingError(f"init_from: {path}: {e}") from None
+        self.progress.init_sha256 = sha256_file(path)
+        kept = " (classifier re-initialised: other class count)" if fresh_head else ""
+        return f"initial weights from {path}{kept}, sha256 {self.progress.init_sha256[:12]}..."
 
     def save(self) -> None:
         save_atomic(self.checkpoint(), self.checkpoint_path)
@@ -298,6 +324,7 @@ class Trainer:
             "test_images": None if test is None else len(test[1]),
             "seconds": p.seconds,
             "train_img_per_s": p.epoch * len(self.train_y) / max(p.seconds, 1e-9),
+            "init_from_sha256": p.init_sha256,
             **extra,
             "history": p.history,
         }

@@ -227,3 +227,64 @@ def test_train_command_stops_and_resumes(tmp_path, capsys):
     assert "resumed" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["test_images"] == 12
+
+
+def test_init_from_starts_at_those_weights_and_records_them(full_run, data, tmp_path):
+    from autodl_design.checkpoint import layer_state
+    from autodl_design.fileio import sha256_file
+    from autodl_design.trainer import Trainer
+
+    out, _ = full_run
+    source = out / "model.pdparams"
+    trainer = Trainer(ARCH, tiny_config(), data.train_x, data.train_y, tmp_path / "c", quiet)
+    assert "sha256" in trainer.load_initial_weights(source)
+    start = layer_state(trainer.net)
+    assert all(np.array_equal(start[k], v) for k, v in weights(out).items())
+
+    lines = []
+    metrics = train(
+        ARCH, tiny_config(f"init_from={source}"), tmp_path / "run", data=data, log=lines.append
+    )
+    assert metrics["init_from_sha256"] == sha256_file(source)
+    assert metrics["config"]["init_from"] == str(source)
+    assert any(line.startswith(f"initial weights from {source}") for line in lines)
+    with pytest.raises(TrainingError, match=r"another config \(init_from: "):
+        train(ARCH, tiny_config(), tmp_path / "run", resume=True, data=data, log=quiet)
+
+
+def test_init_from_another_class_count_keeps_a_fresh_classifier(full_run, data, tmp_path):
+    from autodl_design.checkpoint import layer_state
+    from autodl_design.trainer import Trainer
+
+    out, _ = full_run
+    keep = data.train_y < 3
+    cfg = tiny_config("network.num_classes=3")
+    trainer = Trainer(ARCH, cfg, data.train_x[keep], data.train_y[keep], tmp_path / "c", quiet)
+    fresh = layer_state(trainer.net)
+    assert "classifier re-initialised" in trainer.load_initial_weights(out / "model.pdparams")
+    start, source = layer_state(trainer.net), weights(out)
+    assert all(np.array_equal(start[k], fresh[k]) for k in start if k.startswith("fc."))
+    assert all(np.array_equal(start[k], source[k]) for k in start if not k.startswith("fc."))
+
+
+def test_init_from_errors_are_one_line(full_run, data, tmp_path):
+    out, _ = full_run
+    cases = [
+        (tiny_config(f"init_from={tmp_path / 'nope.pdparams'}"), ARCH, "weights file not found"),
+        (
+            tiny_config(f"init_from={out / 'model.pdparams'}"),
+            random_architecture(np.random.default_rng(5), 4, edge_prob=0.5),
+            "weights do not fit the network",
+        ),
+        (
+            tiny_config(f"init_from={out / 'model.pdparams'}", "network.width=12"),
+            ARCH,
+            r"shape \[",
+        ),
+    ]
+    for i, (cfg, arch, message) in enumerate(cases):
+        with pytest.raises(TrainingError, match=message) as info:
+            train(arch, cfg, tmp_path / f"r{i}", data=data, log=quiet)
+        assert "\n" not in str(info.value) and str(info.value).startswith("init_from: ")
+    with pytest.raises(ConfigError, match="init_from"):
+        tiny_config("init_from=")

@@ -11,6 +11,7 @@ from PIL import Image
 from autodl_design import pretrained_cli
 from autodl_design.config import load_config
 from autodl_design.evaluator import predict
+from autodl_design.fileio import sha256_file
 from autodl_design.final_training import TrainConfig, TrainData, train
 from autodl_design.inference import classify, export_ensemble, load_exported, load_images
 from autodl_design.pretrained import (
@@ -19,7 +20,6 @@ from autodl_design.pretrained import (
     add_to_manifest,
     load_ensemble,
     read_manifest,
-    sha256_file,
     softmax,
 )
 from autodl_design.space import Architecture, random_architecture

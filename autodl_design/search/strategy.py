@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from autodl_design.atomic_io import write_text_atomic
 from autodl_design.config import ControllerConfig
+from autodl_design.fileio import write_text_atomic
 from autodl_design.space import Architecture, random_architecture
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from autodl_design.atomic_io import copy_atomic, replace_atomic, write_text_atomic
+from autodl_design.fileio import copy_atomic, replace_atomic, write_text_atomic
 
 
 def test_write_text_creates_parents_and_replaces(tmp_path):

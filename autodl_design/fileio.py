@@ -1,11 +1,13 @@
-"""Atomic file writes: write a sibling ``<name>.tmp``, then ``os.replace`` it over the target.
+"""File helpers: atomic writes and content hashes (no Paddle import).
 
-A process killed mid-write (the long trainings and searches are stopped this way) leaves either
-the old file or the new one, never half of one. No Paddle import: the writer is a callable.
+Atomic writes fill a sibling ``<name>.tmp``, then ``os.replace`` it over the target: a process
+killed mid-write (the long trainings and searches are stopped this way) leaves either the old
+file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -32,3 +34,12 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def copy_atomic(src: str | Path, dst: str | Path) -> None:
     """Copy the file ``src`` to ``dst`` atomically (contents only, like ``shutil.copyfile``)."""
     replace_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
