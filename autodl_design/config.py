@@ -2,25 +2,43 @@
 
 ``load_config(CountOnesConfig, "configs/count_ones.yaml", ["controller.lr=0.05"])`` is the one
 place where files and overrides meet. Unknown keys, wrong types and out-of-range values raise
-:class:`ConfigError` with the dotted path of the offending key.
+:class:`ConfigError` with the dotted path of the offending key. This module holds the
+components' dataclasses and their checks; the generic loading (dict -> dataclass, overrides,
+YAML) is :mod:`autodl_design.config_io`, re-exported here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, get_args
 
-import yaml
+from autodl_design.config_io import (
+    ConfigError,
+    apply_override,
+    check,
+    from_dict,
+    load_config,
+    to_yaml,
+)
 
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the key."""
+__all__ = [
+    "INFERENCE_ENGINES",
+    "ConfigError",
+    "ControllerConfig",
+    "CountOnesConfig",
+    "DataConfig",
+    "EvaluatorConfig",
+    "ExecutionConfig",
+    "InferenceEngine",
+    "NetworkConfig",
+    "SGDConfig",
+    "SearchConfig",
+    "apply_override",
+    "check",
+    "from_dict",
+    "load_config",
+    "to_yaml",
+]
 
 
 @dataclass
@@ -75,7 +93,7 @@ class CountOnesConfig:
 
 
 InferenceEngine = Literal["auto", "dygraph", "onednn"]
-INFERENCE_ENGINES: tuple[str, ...] = typing.get_args(InferenceEngine)
+INFERENCE_ENGINES: tuple[str, ...] = get_args(InferenceEngine)
 
 
 @dataclass
@@ -263,148 +281,3 @@ class SearchConfig:
         check(bool(self.output_dir), "output_dir", "must not be empty")
         check(0 <= self.random_edge_prob <= 1, "random_edge_prob", "must be in [0, 1]")
         check(self.top_k >= 1, "top_k", "must be >= 1")
-
-
-def check(ok: bool, key: str, message: str) -> None:
-    """Raise :class:`ConfigError` ``"key: message"`` unless ``ok``."""
-    if not ok:
-        raise ConfigError(f"{key}: {message}")
-
-
-def from_dict(cls: type[T], data: dict | None, path: str = "") -> T:
-    """Build dataclass ``cls`` from a plain dict, rejecting unknown keys and wrong types."""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown config key {_join(path, unknown[0])!r}; "
-            f"known keys: {', '.join(sorted(fields))}"
-        )
-    defaults = cls()
-    kwargs = {}
-    for name, value in data.items():
-        default = getattr(defaults, name)
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            # A partial section keeps the parent's defaults for it (e.g. the demo's lr).
-            value = _merge(dataclasses.asdict(default), value)
-        kwargs[name] = _coerce(hints[name], value, _join(path, name))
-    obj = cls(**kwargs)
-    _validate_tree(obj, path)
-    return obj
-
-
-def _merge(base: dict, update: dict) -> dict:
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            value = _merge(out[key], value)
-        out[key] = value
-    return out
-
-
-def _validate_tree(obj: Any, path: str) -> None:
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            _validate_tree(value, _join(path, f.name))
-    if hasattr(obj, "validate"):
-        try:
-            obj.validate()
-        except ConfigError as e:
-            raise ConfigError(f"{_join(path, str(e))}") from None
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def _coerce(tp: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, path)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{path}: invalid value {value!r}")
-    if origin is typing.Literal:
-        if value not in typing.get_args(tp):
-            choices = ", ".join(repr(a) for a in typing.get_args(tp))
-            raise ConfigError(f"{path}: {value!r} is not one of {choices}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-        (arg, *_) = typing.get_args(tp) or (Any,)
-        items = [_coerce(arg, v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return items if origin is list else tuple(items)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def apply_override(data: dict, override: str) -> None:
-    """Apply ``"a.b.c=value"`` to a nested dict; the value is parsed as YAML (so 0.1 is a float)."""
-    if "=" not in override:
-        raise ConfigError(f"override {override!r} must look like key.path=value")
-    key, raw = override.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"override {override!r} has an empty key")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
-
-
-def load_config(
-    cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None
-) -> T:
-    """Read YAML ``path`` (optional), apply ``overrides`` and build a validated ``cls``."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: top level must be a mapping")
-    for override in overrides or []:
-        apply_override(data, override)
-    return from_dict(cls, data)
-
-
-def to_yaml(config: Any) -> str:
-    """The full configuration as YAML (logged at start so a run describes itself)."""
-    return yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
