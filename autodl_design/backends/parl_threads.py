@@ -44,11 +44,9 @@ def stop_status_thread(timeout: float = 2.0) -> bool:
     """End the global PARL client's job-status thread; True if none is left running."""
     from parl.remote import client
 
-    current = client.GLOBAL_CLIENT
     threads = [t for t in threading.enumerate() if _STATUS_THREAD in t.name and t.is_alive()]
-    if current is None or not threads:
-        return not threads
-    current.dead_job_queue.put("exit")
-    for t in threads:
-        t.join(timeout)
+    if threads and client.GLOBAL_CLIENT is not None:
+        client.GLOBAL_CLIENT.dead_job_queue.put("exit")
+        for t in threads:
+            t.join(timeout)
     return not any(t.is_alive() for t in threads)
