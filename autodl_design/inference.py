@@ -20,6 +20,7 @@ import paddle.nn.functional as F
 from autodl_design.data import DataError, preprocess
 from autodl_design.data.imaging import decode_image
 from autodl_design.pretrained import PretrainedError
+from autodl_design.static_model import model_file, save_static
 
 EXPORT_FORMAT = "autodl-design/exported-ensemble/v1"
 MODEL_PREFIX = "ensemble"
@@ -92,19 +93,13 @@ def export_ensemble(ensemble: Any, output_dir: str | Path) -> Path:
     input spec ``[None, C, H, W]`` float32 named ``image``) and ``ensemble_meta.json`` (class
     names, input size, member names). Returns ``output_dir``.
     """
-    import autodl_design.network
-    import autodl_design.ops
-
-    # dy2static's source rewrite fails on zip(strict=True) in the network code; its forward
-    # has no tensor-dependent control flow, so running it as plain Python while tracing is exact.
-    paddle.jit.ignore_module([autodl_design.network, autodl_design.ops])
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     layer = EnsembleLayer(list(ensemble.networks))
+    # A new layer is in train mode, which save_static would restore, members included.
     layer.eval()
     c, s = ensemble.channels, ensemble.image_size
-    spec = paddle.static.InputSpec([None, c, s, s], "float32", name="image")
-    paddle.jit.save(layer, str(out / MODEL_PREFIX), input_spec=[spec])
+    save_static(layer, out / MODEL_PREFIX, (c, s, s))
     meta = {
         "format": EXPORT_FORMAT,
         "members": list(ensemble.names),
@@ -186,15 +181,7 @@ def _make_predictor(directory: Path, num_threads: int, onednn: bool = True) -> A
 
     from autodl_design.onednn_predictor import predictor_config
 
-    # Paddle 3 writes a PIR program (.json); Paddle 2 wrote .pdmodel.
-    model = next(
-        (
-            directory / f"{MODEL_PREFIX}{ext}"
-            for ext in (".json", ".pdmodel")
-            if (directory / f"{MODEL_PREFIX}{ext}").is_file()
-        ),
-        None,
-    )
+    model = model_file(directory / MODEL_PREFIX)
     if model is None:
         raise PretrainedError(f"{directory}: no {MODEL_PREFIX}.json or .pdmodel")
     params = directory / f"{MODEL_PREFIX}.pdiparams"

@@ -30,6 +30,7 @@ import numpy as np
 import paddle
 
 from autodl_design.config import INFERENCE_ENGINES
+from autodl_design.static_model import save_static
 
 BROKEN_ONEDNN_PASSES = ("conv_activation_onednn_fuse_pass",)
 ENGINES = INFERENCE_ENGINES
@@ -96,32 +97,6 @@ class Predictor:
         self._input.copy_from_cpu(np.ascontiguousarray(x, dtype=np.float32))
         self._predictor.run()
         return self._output.copy_to_cpu()
-
-
-def save_static(layer: paddle.nn.Layer, prefix: str | Path, chw: tuple[int, int, int]) -> Path:
-    """Save ``layer`` in eval mode as a static model with input ``[None, C, H, W]`` float32.
-
-    Returns the model file (``prefix.json``; Paddle 2 wrote ``prefix.pdmodel``). The layer's
-    train/eval mode is restored afterwards.
-    """
-    import autodl_design.network
-    import autodl_design.ops
-
-    # dy2static cannot rewrite zip(strict=True) in the network code; its forward has no
-    # tensor-dependent control flow, so running it as plain Python while tracing is exact.
-    paddle.jit.ignore_module([autodl_design.network, autodl_design.ops])
-    was_training = layer.training
-    layer.eval()
-    try:
-        spec = paddle.static.InputSpec([None, *chw], "float32", name="image")
-        paddle.jit.save(layer, str(prefix), input_spec=[spec])
-    finally:
-        if was_training:
-            layer.train()
-    for ext in (".json", ".pdmodel"):
-        if Path(f"{prefix}{ext}").is_file():
-            return Path(f"{prefix}{ext}")
-    raise FileNotFoundError(f"paddle.jit.save wrote no model file for {prefix}")
 
 
 def layer_predictor(

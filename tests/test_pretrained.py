@@ -130,6 +130,7 @@ def test_ensemble_averages_member_softmax(built):
 def test_export_and_reload_give_the_same_predictions(built, tmp_path):
     ensemble = load_ensemble(built[1])
     out = export_ensemble(ensemble, tmp_path / "exported")
+    assert not any(net.training for net in ensemble.networks)
     x, _ = tiny_images(4, 9)
     expected = ensemble.predict_proba(x)
     for backend in ("jit", "predictor"):
