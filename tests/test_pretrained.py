@@ -1,6 +1,7 @@
 """Pretrained manifest, sha256-checked loading, ensemble, export and the pretrained commands."""
 
 import argparse
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -202,3 +203,20 @@ def test_predict_export_and_add_commands(built, manifest, tmp_path, capsys):
     m = read_manifest(manifest)
     assert [e["name"] for e in m["models"]] == ["alpha", "beta", "gamma"]
     assert m["ensemble"] is None  # membership changed: figures must be measured again
+
+
+def test_ensemble_throughput_benchmark_runs_every_way(built, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "ensemble_throughput", Path(__file__).parents[1] / "benchmarks" / "ensemble_throughput.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--manifest", str(built[1]), "--images", "24", "--reps", "1"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [r.split()[0] for r in rows] == [
+        "dygraph",
+        "onednn",
+        "exported-predictor",
+        "exported-jit",
+    ]
+    assert rows[0].endswith("1.00x")
