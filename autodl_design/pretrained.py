@@ -194,6 +194,25 @@ def load_ensemble(manifest_path: str | Path, names: Sequence[str] | None = None)
     return Ensemble(chosen, nets, list(manifest["classes"]), int(manifest["image_size"]), channels)
 
 
+def recipe_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``recipe`` of a training run's ``metrics.json`` (or of an earlier stage in
+    its ``init_stage``): its config minus network and operational keys, what it trained on and
+    how it ended; ``init_from_sha256`` and ``init_stage`` (the earlier stage's recipe, the same
+    way) when it started from trained weights."""
+    recipe = {k: v for k, v in record["config"].items() if k not in _NOT_RECIPE}
+    recipe.update(
+        train_images=record["train_images"],
+        train_loss=record["train_loss"],
+        train_acc=record["train_acc"],
+        train_seconds=record["seconds"],
+    )
+    if record.get("init_from_sha256"):
+        recipe["init_from_sha256"] = record["init_from_sha256"]
+    if record.get("init_stage"):
+        recipe["init_stage"] = recipe_of(record["init_stage"])
+    return recipe
+
+
 def add_to_manifest(
     manifest_path: str | Path, model_dir: str | Path, name: str, replace: bool = False
 ) -> dict[str, Any]:
@@ -232,15 +251,6 @@ def add_to_manifest(
         raise PretrainedError(f"{manifest_path}: already has a model named {name!r}")
     target = manifest_path.parent / f"{name}.pdparams"
     copy_atomic(model_dir / "model.pdparams", target)
-    recipe = {k: v for k, v in config.items() if k not in _NOT_RECIPE}
-    recipe.update(
-        train_images=metrics["train_images"],
-        train_loss=metrics["train_loss"],
-        train_acc=metrics["train_acc"],
-        train_seconds=metrics["seconds"],
-    )
-    if metrics.get("init_from_sha256"):
-        recipe["init_from_sha256"] = metrics["init_from_sha256"]
     entry = {
         "name": name,
         "weights": target.name,
@@ -248,7 +258,7 @@ def add_to_manifest(
         "architecture": metrics["architecture"],
         "architecture_key": metrics["architecture_key"],
         "network": config["network"],
-        "recipe": recipe,
+        "recipe": recipe_of(metrics),
         "params": metrics["params"],
         "flops": metrics["flops"],
         "test_accuracy": metrics["test_acc"],

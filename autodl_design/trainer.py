@@ -41,6 +41,7 @@ from autodl_design.evaluator import cosine_lr, evaluate_accuracy
 from autodl_design.fileio import sha256_file, write_text_atomic
 from autodl_design.final_training import OPERATIONAL_KEYS, TrainConfig, TrainingError
 from autodl_design.flops import count_flops, count_params
+from autodl_design.initial_weights import earlier_stage, load_initial_weights
 from autodl_design.network import build_network
 from autodl_design.space import Architecture
 
@@ -62,6 +63,7 @@ class Progress:
     seen: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     init_sha256: str | None = None  # of the weights training started from (config.init_from)
+    init_stage: dict[str, Any] | None = None  # the record of the run those weights came from
 
 
 def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dict:
@@ -151,28 +153,15 @@ class Trainer:
 
     def load_initial_weights(self, path: Path) -> str:
         """Start from the weights in ``path`` (a ``model.pdparams`` or bundled weights file of
-        the same architecture and network) instead of the random initialisation; a classifier
-        ``fc`` of another class count keeps its fresh initialisation. Raises
-        :class:`TrainingError` (one line) if the file is missing, unreadable or does not fit.
-        Returns a log line; the file's sha256 is kept in the progress (and so in the metrics)."""
-        if not path.is_file():
-            raise TrainingError(f"init_from: weights file not found: {path}")
-        try:
-            state = paddle.load(str(path), return_numpy=True)
-        except Exception as e:  # noqa: BLE001  (any unreadable file)
-            raise TrainingError(f"init_from: cannot read {path}: {e}") from None
-        mine = layer_state(self.net)
-        head = [k for k in mine if k.startswith("fc.") and k in state]
-        fresh_head = any(np.shape(state[k]) != mine[k].shape for k in head)
-        if fresh_head:
-            state = {**state, **{k: mine[k] for k in head}}
-        try:
-            load_layer_state(self.net, state)
-        except ValueError as e:
-            raise TrainingError(f"init_from: {path}: {e}") from None
-        self.progress.init_sha256 = sha256_file(path)
+        the same architecture and network) instead of the random initialisation (see
+        :mod:`autodl_design.initial_weights`). The file's sha256 and, for a run's weights, that
+        run's record are kept in the progress and so in the metrics. Returns a log line."""
+        sha, fresh_head = load_initial_weights(self.net, path)
+        self.progress.init_sha256 = sha
+        self.progress.init_stage = earlier_stage(path, sha)
         kept = " (classifier re-initialised: other class count)" if fresh_head else ""
-        return f"initial weights from {path}{kept}, sha256 {self.progress.init_sha256[:12]}..."
+        stage = "" if self.progress.init_stage is None else " (its run's record kept)"
+        return f"initial weights from {path}{kept}, sha256 {sha[:12]}...{stage}"
 
     def save(self) -> None:
         save_atomic(self.checkpoint(), self.checkpoint_path)
@@ -308,6 +297,7 @@ class Trainer:
             )
             self.log(f"test loss {test_loss:.4f} acc {test_acc:.4f} ({len(test[1])} images)")
         last = p.history[-1] if p.history else {}
+        save_atomic(self.net.state_dict(), output_dir / "model.pdparams")
         metrics = {
             "architecture": self.arch.to_json(),
             "architecture_key": self.arch.key(),
@@ -324,11 +314,12 @@ class Trainer:
             "test_images": None if test is None else len(test[1]),
             "seconds": p.seconds,
             "train_img_per_s": p.epoch * len(self.train_y) / max(p.seconds, 1e-9),
+            "weights_sha256": sha256_file(output_dir / "model.pdparams"),
             "init_from_sha256": p.init_sha256,
+            "init_stage": p.init_stage,
             **extra,
             "history": p.history,
         }
-        save_atomic(self.net.state_dict(), output_dir / "model.pdparams")
         write_text_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         if self.writer is not None and test_acc is not None:
             self.writer.add_scalar("test/acc", test_acc, p.epoch)

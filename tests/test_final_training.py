@@ -248,6 +248,7 @@ def test_init_from_starts_at_those_weights_and_records_them(full_run, data, tmp_
     assert metrics["init_from_sha256"] == sha256_file(source)
     assert metrics["config"]["init_from"] == str(source)
     assert any(line.startswith(f"initial weights from {source}") for line in lines)
+    assert metrics["weights_sha256"] == sha256_file(tmp_path / "run" / "model.pdparams")
     with pytest.raises(TrainingError, match=r"another config \(init_from: "):
         train(ARCH, tiny_config(), tmp_path / "run", resume=True, data=data, log=quiet)
 
@@ -288,3 +289,49 @@ def test_init_from_errors_are_one_line(full_run, data, tmp_path):
         assert "\n" not in str(info.value) and str(info.value).startswith("init_from: ")
     with pytest.raises(ConfigError, match="init_from"):
         tiny_config("init_from=")
+
+
+def test_a_stage_from_a_runs_weights_keeps_that_runs_record(full_run, data, tmp_path):
+    from autodl_design.fileio import sha256_file
+    from autodl_design.initial_weights import STAGE_KEYS
+    from autodl_design.pretrained import add_to_manifest
+
+    out, first = full_run
+    assert first["weights_sha256"] == sha256_file(out / "model.pdparams")
+    second = train(
+        ARCH,
+        tiny_config(f"init_from={out / 'model.pdparams'}", "lr=0.01"),
+        tmp_path / "stage2",
+        data=data,
+        log=quiet,
+    )
+    assert second["init_stage"] == json.loads(json.dumps({k: first.get(k) for k in STAGE_KEYS}))
+    third = train(
+        ARCH,
+        tiny_config(f"init_from={tmp_path / 'stage2' / 'model.pdparams'}", "lr=0.001"),
+        tmp_path / "stage3",
+        data=data,
+        log=quiet,
+    )
+    recipe = add_to_manifest(tmp_path / "m" / "manifest.yaml", tmp_path / "stage3", "x")["recipe"]
+    assert recipe["lr"] == 0.001 and recipe["init_from_sha256"] == second["weights_sha256"]
+    assert recipe["init_stage"]["lr"] == 0.01
+    assert recipe["init_stage"]["train_seconds"] == second["seconds"]
+    assert recipe["init_stage"]["init_stage"]["lr"] == first["config"]["lr"]
+    assert "init_stage" not in recipe["init_stage"]["init_stage"]
+    assert third["init_stage"]["init_stage"]["epochs"] == first["epochs"]
+
+
+def test_weights_whose_record_is_not_theirs_start_a_stage_without_one(full_run, data, tmp_path):
+    import shutil
+
+    out, _ = full_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    record = json.loads((copy / "metrics.json").read_text())
+    (copy / "metrics.json").write_text(json.dumps({**record, "weights_sha256": "0" * 64}))
+    lines = []
+    cfg = tiny_config(f"init_from={copy / 'model.pdparams'}")
+    metrics = train(ARCH, cfg, tmp_path / "run", data=data, log=lines.append)
+    assert metrics["init_stage"] is None and metrics["init_from_sha256"] is not None
+    assert not any("record kept" in line for line in lines)
