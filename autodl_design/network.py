@@ -27,16 +27,17 @@ class CellLayer(nn.Layer):
     conv (stride 2 in a reduction cell).
 
     The sources' input paths are batched into one layer: one BN-LeakyReLU of the cell input, one
-    1x1 conv to ``n_sources * c_node`` channels, one BN-LeakyReLU, then a split. The 1x1 convs and
-    the second BN are exactly per-node (both act per output channel); only the first BN's affine
-    is shared between sources, which saves ~4 small ops per source on this overhead-bound CPU.
+    1x1 conv to ``n_sources * c_node`` channels, one BN-LeakyReLU, then a slice per source. The
+    1x1 convs and the second BN are exactly per-node (both act per output channel); only the
+    first BN's affine is shared between sources, which saves ~4 small ops per source on this
+    overhead-bound CPU.
     """
 
     def __init__(
         self, cell: Cell, c_in: int, c_out: int, reduction: bool, cfg: NetworkConfig
     ) -> None:
         super().__init__()
-        c_node = max(1, c_out // cfg.node_ratio)
+        c_node = self._c_node = max(1, c_out // cfg.node_ratio)
         stride = 2 if reduction else 1
         self._preds = [cell.predecessors(j) for j in range(cell.n_nodes)]
         self._sinks = cell.sinks()
@@ -62,10 +63,10 @@ class CellLayer(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         src = self.source_path(x)
-        src_parts = (
-            paddle.split(src, len(self._sources), axis=1) if len(self._sources) > 1 else [src]
-        )
-        src_of = dict(zip(self._sources, src_parts, strict=True))
+        # Slices, not paddle.split: Paddle 3.3.1's inference predictor without oneDNN mis-infers
+        # the shapes of split outputs that feed pooling ops (the concat of the sinks then fails).
+        c = self._c_node
+        src_of = {j: src[:, i * c : (i + 1) * c] for i, j in enumerate(self._sources)}
         outs: list[paddle.Tensor] = []
         for j, preds in enumerate(self._preds):
             if preds:

@@ -4,14 +4,17 @@ Dygraph inference in Paddle 3.3.1 runs Paddle's own CPU kernels (conv = im2col +
 image). A Paddle Inference predictor with oneDNN runs oneDNN's convolution, pooling and
 batch-norm primitives and folds each BN that follows a conv into the conv. Measured here (one
 thread, batch 128; ``benchmarks/train_throughput.py``): 1.3-2.4x the dygraph img/s on searched
-networks and ~2.4x on a ResNet-20, at the price of ~0.5 s to export and build the predictor. It
+networks and ~2.4x on a ResNet-20 (1.2x on the width-24 m1 of ``pretrained/archs``, idle
+machine), at the price of ~0.5 s to export and build the predictor. It
 pays off for many images with fixed weights (ensembles, a final test set), not for a validation
 pass of 1,000 images every epoch.
 
 Paddle 3.3.1's oneDNN pass list segfaults on these networks in
 ``conv_activation_onednn_fuse_pass`` (fusing LeakyReLU into a conv; ReLU fuses fine), so that
-pass is deleted (:data:`BROKEN_ONEDNN_PASSES`). With it gone, outputs match dygraph to float32
-rounding (relative max difference ~1e-6 on trained networks).
+pass is deleted (:data:`BROKEN_ONEDNN_PASSES`) and the network saved with its LeakyReLU ops
+(``save_static(portable=False)``: ~1.6x the speed of the portable form that needs no pass
+deleted). Outputs match dygraph to float32 rounding (relative max difference ~1e-6 on trained
+networks).
 
 Dygraph *training* cannot use oneDNN in Paddle 3.3.1: the dygraph kernel choice ignores
 ``FLAGS_use_mkldnn``/``FLAGS_use_onednn``, and a ``to_static`` forward with them set crashes
@@ -107,7 +110,8 @@ def layer_predictor(
 ) -> Predictor:
     """A predictor of ``layer`` with its current weights (later weight changes are not seen)."""
     with tempfile.TemporaryDirectory(prefix="autodl-predictor-") as tmp:
-        model = save_static(layer, Path(tmp) / _PREFIX, chw)
+        # LeakyReLU kept (with the broken pass deleted): ~1.6x the img/s of the portable form.
+        model = save_static(layer, Path(tmp) / _PREFIX, chw, portable=False)
         # The predictor reads both files while it is created, so the directory can go after.
         params = Path(tmp) / f"{_PREFIX}.pdiparams"
         return Predictor(predictor_config(model, params, num_threads, onednn))

@@ -8,6 +8,15 @@ tensor for now!!!!!`` to stderr the first time a traced network adds two tensors
 cell does), although nothing is wrong with the saved model (Paddle issue #77031: PIR has no
 ``out=`` argument yet, and the add is traced without one). :func:`save_static` drops that line
 and passes everything else Paddle writes to stderr through.
+
+Paddle Inference's default CPU configuration (oneDNN on, all its passes) crashes (SIGSEGV in
+``conv_activation_onednn_fuse_pass``) on a convolution followed by a LeakyReLU, which every
+network here has. A *portable* save (the default; what ``autodl-design export`` writes) computes
+LeakyReLU with slope ``s`` in [0, 1] as ``maximum(x, s * x)``, the same function with the same
+float32 results, which that pass leaves alone: it runs under any Paddle Inference
+configuration, oneDNN on or off. It is slower: measured on a width-24 network, one thread, idle
+machine, 207 (oneDNN) / 236 (without) img/s against 333 for the LeakyReLU program with that pass
+deleted, which is what the in-process oneDNN engine (:mod:`autodl_design.onednn_predictor`) uses.
 """
 
 from __future__ import annotations
@@ -35,12 +44,16 @@ def model_file(prefix: str | Path) -> Path | None:
     return None
 
 
-def save_static(layer: paddle.nn.Layer, prefix: str | Path, chw: tuple[int, int, int]) -> Path:
+def save_static(
+    layer: paddle.nn.Layer, prefix: str | Path, chw: tuple[int, int, int], portable: bool = True
+) -> Path:
     """Save ``layer`` in eval mode as a static model with input ``[None, C, H, W]`` float32.
 
     The input is named ``image``. Writes ``prefix.json`` (or ``.pdmodel``) and
-    ``prefix.pdiparams`` and returns the program file. The layer's train/eval mode is restored
-    afterwards.
+    ``prefix.pdiparams`` and returns the program file. ``portable``: LeakyReLU as ``maximum``,
+    so that any Paddle Inference configuration runs it (see the module docstring); without it,
+    a oneDNN predictor must delete ``conv_activation_onednn_fuse_pass``. The layer itself is left
+    as it was (sublayers and train/eval mode).
     """
     import autodl_design.network
     import autodl_design.ops
@@ -52,7 +65,8 @@ def save_static(layer: paddle.nn.Layer, prefix: str | Path, chw: tuple[int, int,
     layer.eval()
     try:
         spec = paddle.static.InputSpec([None, *chw], "float32", name="image")
-        with stderr_without(SPURIOUS_STDERR):
+        activations = leaky_relu_as_maximum(layer) if portable else contextlib.nullcontext()
+        with stderr_without(SPURIOUS_STDERR), activations:
             paddle.jit.save(layer, str(prefix), input_spec=[spec])
     finally:
         if was_training:
@@ -61,6 +75,34 @@ def save_static(layer: paddle.nn.Layer, prefix: str | Path, chw: tuple[int, int,
     if path is None:
         raise FileNotFoundError(f"paddle.jit.save wrote no model file for {prefix}")
     return path
+
+
+class MaximumLeakyReLU(paddle.nn.Layer):
+    """LeakyReLU as ``maximum(x, slope * x)``, equal to it for ``0 <= slope <= 1``."""
+
+    def __init__(self, slope: float) -> None:
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return paddle.maximum(x, x * self.slope)
+
+
+@contextlib.contextmanager
+def leaky_relu_as_maximum(layer: paddle.nn.Layer) -> Iterator[None]:
+    """Within the block, every ``nn.LeakyReLU`` of ``layer`` with a slope in [0, 1] is replaced
+    by a :class:`MaximumLeakyReLU`; the original sublayers are put back afterwards."""
+    swapped = []
+    for parent in [layer, *layer.sublayers()]:
+        for name, child in list(parent._sub_layers.items()):
+            if isinstance(child, paddle.nn.LeakyReLU) and 0 <= child._negative_slope <= 1:
+                parent._sub_layers[name] = MaximumLeakyReLU(child._negative_slope)
+                swapped.append((parent, name, child))
+    try:
+        yield
+    finally:
+        for parent, name, child in swapped:
+            parent._sub_layers[name] = child
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 import argparse
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 
 from autodl_design import pretrained_cli
 from autodl_design.config import load_config
+from autodl_design.data import preprocess
 from autodl_design.evaluator import predict
 from autodl_design.fileio import sha256_file
 from autodl_design.final_training import TrainConfig, TrainData, train
@@ -134,10 +136,28 @@ def test_export_and_reload_give_the_same_predictions(built, tmp_path):
     assert not any(net.training for net in ensemble.networks)
     x, _ = tiny_images(4, 9)
     expected = ensemble.predict_proba(x)
-    for backend in ("jit", "predictor"):
-        reloaded = load_exported(out, backend=backend)
+    for backend, onednn in (("jit", False), ("predictor", False), ("predictor", True)):
+        reloaded = load_exported(out, backend=backend, onednn=onednn)
         assert reloaded.classes == CLASSES and reloaded.names == ["alpha", "beta"]
         assert np.abs(reloaded.predict_proba(x, batch_size=5) - expected).max() < 1e-4
+
+
+def test_exported_ensemble_runs_under_any_paddle_inference_config(built, tmp_path, run_program):
+    out = export_ensemble(load_ensemble(built[1]), tmp_path / "exported")
+    x, _ = tiny_images(3, 8)
+    expected = load_exported(out).predict_proba(x)
+    for how in ("default", "no-onednn"):
+        got = run_program(out / "ensemble.json", preprocess(x), how)
+        assert np.abs(got - expected).max() < 1e-4, how
+
+
+def test_an_export_of_another_format_is_refused(built, tmp_path):
+    out = export_ensemble(load_ensemble(built[1]), tmp_path / "exported")
+    meta = json.loads((out / "ensemble_meta.json").read_text())
+    meta["format"] = "autodl-design/exported-ensemble/v1"
+    (out / "ensemble_meta.json").write_text(json.dumps(meta))
+    with pytest.raises(PretrainedError, match="export it again"):
+        load_exported(out)
 
 
 def test_images_of_any_mode_and_size_are_classified(built, tmp_path):
