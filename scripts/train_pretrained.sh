@@ -5,35 +5,63 @@
 #
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
-#   CONFIG=configs/train_cifar10.yaml OUT_ROOT=runs/pretrained bash scripts/train_pretrained.sh
-#                                                 # another recipe (here the first one, 20 epochs
-#                                                 # at width 24), into its own run directories
+#   CONFIG=configs/train_cifar10.yaml OUT_ROOT=runs/pretrained STAGE2_CONFIG= \
+#       bash scripts/train_pretrained.sh          # another recipe (here the first one, 20 epochs
+#                                                 # at width 24, no second stage), into its own
+#                                                 # run directories
 #
 # Progress: tail -f runs/pretrained-w32/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
+# A model below the bar trains a second stage from its own weights with STAGE2_CONFIG (default
+# configs/train_cifar10_w32_stage2.yaml; empty: none) into NAME-stage2, which is then published
+# by the same rule; the recipe in the manifest records both stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
 CONFIG=${CONFIG:-configs/train_cifar10_w32.yaml}
+STAGE2_CONFIG=${STAGE2_CONFIG-configs/train_cifar10_w32_stage2.yaml}
 OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32}
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 
-publish() {
-    local name=$1
-    grep -qx -- "- name: $name" pretrained/manifest.yaml 2>/dev/null && return 0
-    python3 - "$OUT_ROOT/$name/metrics.json" "$MIN_TEST_ACC" "$name" <<'PY' || return 0
+# Succeeds if the finished run in $1 reached the bar; says so either way.
+reached_bar() {
+    python3 - "$1/metrics.json" "$MIN_TEST_ACC" <<'PY'
 import json, sys
 acc = json.load(open(sys.argv[1]))["test_acc"]
-if acc < float(sys.argv[2]):
-    sys.exit(f"{sys.argv[3]}: test accuracy {acc} < {sys.argv[2]}, not added to pretrained/")
+ok = acc >= float(sys.argv[2])
+print(f"{sys.argv[1]}: test accuracy {acc}", ">=" if ok else "<", sys.argv[2])
+sys.exit(0 if ok else 1)
 PY
+}
+
+published() {
+    grep -qx -- "- name: $1" pretrained/manifest.yaml 2>/dev/null
+}
+
+publish() {
+    local name=$1 run=$2
     (
         flock 9
-        "$CLI" add-pretrained "$OUT_ROOT/$name" --name "$name"
+        "$CLI" add-pretrained "$run" --name "$name"
         "$CLI" ensemble --write-manifest
     ) 9> "$OUT_ROOT/.publish.lock"
+}
+
+# Train (or resume, or skip if finished) architecture $1 into run directory $2; extra args after.
+train_run() {
+    local name=$1 out=$2 config=$3
+    shift 3
+    if [ -f "$out/metrics.json" ]; then
+        echo "$name: finished already ($out/metrics.json)"
+        return 0
+    fi
+    local resume=()
+    [ -f "$out/checkpoint.pdckpt" ] && resume=(--resume)
+    echo "$name: training into $out ${resume[*]:-}"
+    "$CLI" train --arch "pretrained/archs/$name.json" -c "$config" --output "$out" "$@" \
+        "${resume[@]}"
 }
 
 if [ $# -eq 0 ]; then
@@ -46,15 +74,19 @@ if [ $# -eq 0 ]; then
 fi
 
 for name in "$@"; do
+    published "$name" && { echo "$name: in pretrained/ already"; continue; }
     out="$OUT_ROOT/$name"
-    if [ -f "$out/metrics.json" ]; then
-        echo "$name: finished already ($out/metrics.json)"
-        publish "$name"
+    train_run "$name" "$out" "$CONFIG"
+    if reached_bar "$out"; then
+        publish "$name" "$out"
         continue
     fi
-    resume=()
-    [ -f "$out/checkpoint.pdckpt" ] && resume=(--resume)
-    echo "$name: training into $out ${resume[*]:-}"
-    "$CLI" train --arch "pretrained/archs/$name.json" -c "$CONFIG" --output "$out" "${resume[@]}"
-    publish "$name"
+    [ -n "$STAGE2_CONFIG" ] || { echo "$name: not added to pretrained/"; continue; }
+    stage2="$OUT_ROOT/$name-stage2"
+    train_run "$name" "$stage2" "$STAGE2_CONFIG" -o "init_from=$out/model.pdparams"
+    if reached_bar "$stage2"; then
+        publish "$name" "$stage2"
+    else
+        echo "$name: not added to pretrained/ after the second stage"
+    fi
 done
