@@ -17,6 +17,8 @@ float32 results, which that pass leaves alone: it runs under any Paddle Inferenc
 configuration, oneDNN on or off. It is slower: measured on a width-24 network, one thread, idle
 machine, 207 (oneDNN) / 236 (without) img/s against 333 for the LeakyReLU program with that pass
 deleted, which is what the in-process oneDNN engine (:mod:`autodl_design.onednn_predictor`) uses.
+Every save also has the cells slice their sources rather than split them
+(:func:`autodl_design.network.sources_as_slices`), which the predictor without oneDNN needs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import paddle
+
+import autodl_design.network
+import autodl_design.ops
+from autodl_design.network import sources_as_slices
 
 # The part of Paddle's spurious message that identifies it.
 SPURIOUS_STDERR = b"not support input out tensor for now"
@@ -55,9 +61,6 @@ def save_static(
     a oneDNN predictor must delete ``conv_activation_onednn_fuse_pass``. The layer itself is left
     as it was (sublayers and train/eval mode).
     """
-    import autodl_design.network
-    import autodl_design.ops
-
     # dy2static cannot rewrite zip(strict=True) in the network code; its forward has no
     # tensor-dependent control flow, so running it as plain Python while tracing is exact.
     paddle.jit.ignore_module([autodl_design.network, autodl_design.ops])
@@ -66,7 +69,7 @@ def save_static(
     try:
         spec = paddle.static.InputSpec([None, *chw], "float32", name="image")
         activations = leaky_relu_as_maximum(layer) if portable else contextlib.nullcontext()
-        with stderr_without(SPURIOUS_STDERR), activations:
+        with stderr_without(SPURIOUS_STDERR), activations, sources_as_slices(layer):
             paddle.jit.save(layer, str(prefix), input_spec=[spec])
     finally:
         if was_training:

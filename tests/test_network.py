@@ -6,7 +6,7 @@ import pytest
 
 from autodl_design.config import NetworkConfig
 from autodl_design.flops import count_flops, count_params
-from autodl_design.network import build_network
+from autodl_design.network import build_network, sources_as_slices
 from autodl_design.space import Architecture, Cell, op_id, random_architecture
 
 SMALL = NetworkConfig(width=8, stages=3, cells_per_stage=1)
@@ -123,3 +123,27 @@ def test_residual_cells_add_their_input():
     without = cell(x).numpy()
     cell.shortcut = paddle.nn.Identity()
     assert np.allclose(cell(x).numpy() - without, x.numpy(), atol=1e-5)
+
+
+def test_sources_as_slices_computes_the_same_values_and_gradients():
+    paddle.seed(0)
+    arch = random_architecture(np.random.default_rng(3), 5, edge_prob=0.3)
+    net = build_network(arch, NetworkConfig(width=8, residual=True, dropout=0.0))
+    assert any(len(cell._sources) > 1 for cell in net.cells)
+    net.eval()  # BN with fixed statistics: both passes see the same function
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 16, 16)), "float32")
+
+    def output_and_grads():
+        net.clear_gradients()
+        out = net(x)
+        out.sum().backward()
+        return [out.numpy()] + [
+            p.grad.numpy().copy() for p in net.parameters() if p.grad is not None
+        ]
+
+    split = output_and_grads()
+    with sources_as_slices(net):
+        assert all(cell.slice_sources for cell in net.cells)
+        sliced = output_and_grads()
+    assert not any(cell.slice_sources for cell in net.cells)
+    assert all(np.array_equal(a, b) for a, b in zip(split, sliced, strict=True))
