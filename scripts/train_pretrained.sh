@@ -4,6 +4,7 @@
 # any run already started and skipping finished ones. Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
+#                                                 # (m1 m2 m6 | m4 m5 m3: about equal hours)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #   CONFIG=configs/train_cifar10.yaml OUT_ROOT=runs/pretrained STAGE2_CONFIG= \
 #       bash scripts/train_pretrained.sh          # another recipe (here the first one, 20 epochs
@@ -66,8 +67,8 @@ train_run() {
 
 if [ $# -eq 0 ]; then
     mkdir -p "$OUT_ROOT"
-    bash "$0" m1 m2 m3 > "$OUT_ROOT/queue-a.log" 2>&1 &
-    bash "$0" m4 m5 m6 > "$OUT_ROOT/queue-b.log" 2>&1 &
+    bash "$0" m1 m2 m6 > "$OUT_ROOT/queue-a.log" 2>&1 &
+    bash "$0" m4 m5 m3 > "$OUT_ROOT/queue-b.log" 2>&1 &
     echo "two queues started: $OUT_ROOT/queue-a.log, $OUT_ROOT/queue-b.log"
     wait
     exit 0
