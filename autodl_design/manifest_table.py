@@ -51,6 +51,16 @@ _TEXT = {
 }
 
 
+def stage_epochs(recipe: dict[str, Any]) -> str:
+    """Epochs of a manifest recipe, stage by stage from the first: ``"40"``, or ``"40+10"`` for
+    a model trained further from its own weights (``init_stage``)."""
+    epochs = []
+    while recipe:
+        epochs.append(str(recipe.get("epochs", "?")))
+        recipe = recipe.get("init_stage")
+    return "+".join(reversed(epochs))
+
+
 def manifest_table(manifest: dict[str, Any], lang: str = "en") -> str:
     """Markdown table of ``manifest``'s models and ensemble (a read manifest dict)."""
     if lang not in _TEXT:
@@ -64,7 +74,7 @@ def manifest_table(manifest: dict[str, Any], lang: str = "en") -> str:
         net, recipe = m["network"], m["recipe"]
         rows.append(
             f"| {m['name']} | `{m['architecture_key']}` | {net['width']} / "
-            f"{net['cells_per_stage']} | {recipe.get('epochs', '?')} | {m['params']:,} | "
+            f"{net['cells_per_stage']} | {stage_epochs(recipe)} | {m['params']:,} | "
             f"{m['flops'] / 1e6:.1f} | {_percent(m['test_accuracy'])} |"
         )
     ensemble = manifest.get("ensemble")

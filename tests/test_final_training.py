@@ -294,6 +294,7 @@ def test_init_from_errors_are_one_line(full_run, data, tmp_path):
 def test_a_stage_from_a_runs_weights_keeps_that_runs_record(full_run, data, tmp_path):
     from autodl_design.fileio import sha256_file
     from autodl_design.initial_weights import STAGE_KEYS
+    from autodl_design.manifest_table import stage_epochs
     from autodl_design.pretrained import add_to_manifest
 
     out, first = full_run
@@ -320,6 +321,7 @@ def test_a_stage_from_a_runs_weights_keeps_that_runs_record(full_run, data, tmp_
     assert recipe["init_stage"]["init_stage"]["lr"] == first["config"]["lr"]
     assert "init_stage" not in recipe["init_stage"]["init_stage"]
     assert third["init_stage"]["init_stage"]["epochs"] == first["epochs"]
+    assert stage_epochs(recipe) == "+".join([str(first["epochs"])] * 3)
 
 
 def test_weights_whose_record_is_not_theirs_start_a_stage_without_one(full_run, data, tmp_path):

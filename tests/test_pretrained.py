@@ -17,6 +17,7 @@ from autodl_design.evaluator import predict
 from autodl_design.fileio import sha256_file
 from autodl_design.final_training import TrainConfig, TrainData, train
 from autodl_design.inference import classify, export_ensemble, load_exported, load_images
+from autodl_design.manifest_table import stage_epochs
 from autodl_design.pretrained import (
     MANIFEST_FORMAT,
     PretrainedError,
@@ -240,3 +241,10 @@ def test_ensemble_throughput_benchmark_runs_every_way(built, capsys):
         "exported-jit",
     ]
     assert rows[0].endswith("1.00x")
+
+
+def test_table_counts_the_epochs_of_every_stage():
+    assert stage_epochs({"epochs": 40}) == "40"
+    two_stages = {"epochs": 10, "init_stage": {"epochs": 40, "init_stage": None}}
+    assert stage_epochs(two_stages) == "40+10"
+    assert stage_epochs({"lr": 0.1}) == "?"
