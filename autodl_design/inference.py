@@ -160,12 +160,7 @@ class ExportedEnsemble:
         if self.backend == "jit":
             with paddle.no_grad():
                 return self._layer(paddle.to_tensor(x)).numpy()
-        p = self._predictor
-        handle = p.get_input_handle(p.get_input_names()[0])
-        handle.reshape(list(x.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(x))
-        p.run()
-        return p.get_output_handle(p.get_output_names()[0]).copy_to_cpu()
+        return self._predictor(x)
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Averaged softmax float32 ``(N, K)`` for uint8 images ``(N, H, W, C)``."""
@@ -182,15 +177,13 @@ class ExportedEnsemble:
 
 
 def _make_predictor(directory: Path, num_threads: int, onednn: bool = False) -> Any:
-    import paddle.inference as pi
-
-    from autodl_design.onednn_predictor import predictor_config
+    from autodl_design.onednn_predictor import Predictor, predictor_config
 
     model = model_file(directory / MODEL_PREFIX)
     if model is None:
         raise PretrainedError(f"{directory}: no {MODEL_PREFIX}.json or .pdmodel")
     params = directory / f"{MODEL_PREFIX}.pdiparams"
-    return pi.create_predictor(predictor_config(model, params, num_threads, onednn))
+    return Predictor(predictor_config(model, params, num_threads, onednn))
 
 
 def load_exported(

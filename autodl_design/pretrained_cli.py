@@ -56,7 +56,9 @@ def evaluate_ensemble(
 CHECK_IMAGES = 500
 
 
-def _subset(n: int, limit: int | None) -> np.ndarray:
+def seeded_subset(n: int, limit: int | None) -> np.ndarray:
+    """Sorted indices of ``limit`` of ``n`` test images, drawn by a seeded permutation (all
+    when ``limit`` is None or >= ``n``)."""
     # The test split is ordered by class, so a prefix would hold one class only.
     if limit is None or limit >= n:
         return np.arange(n)
@@ -70,7 +72,7 @@ def check_slice_counts(ensemble: Ensemble, x: np.ndarray, y: np.ndarray) -> dict
     split ``x`` (uint8 ``(N, H, W, C)``), ``y`` its labels; ``ensemble --write-manifest`` stores
     the counts and the test suite recomputes them from the bundled weights.
     """
-    keep = _subset(len(y), CHECK_IMAGES)
+    keep = seeded_subset(len(y), CHECK_IMAGES)
     probs = ensemble.member_probabilities(x[keep])
     y = np.asarray(y)[keep]
     counts = {
@@ -103,7 +105,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         raise PretrainedError(f"{args.data}: classes {classes} differ from the manifest's")
     n_all = len(y)
     check = check_slice_counts(ensemble, x, y) if args.write_manifest else None
-    keep = _subset(n_all, args.limit)
+    keep = seeded_subset(n_all, args.limit)
     x, y = x[keep], y[keep]
     test_set = f"{args.data} test split"
     if len(y) < n_all:

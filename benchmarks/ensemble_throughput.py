@@ -55,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     from autodl_design.evaluator import configure_threads
     from autodl_design.inference import export_ensemble, load_exported
     from autodl_design.pretrained import load_ensemble, resolve_manifest
+    from autodl_design.pretrained_cli import seeded_subset
 
     configure_threads(args.threads)
     ensemble = load_ensemble(resolve_manifest(args.manifest))
     x, _, _ = load_test_set("bundled", image_size=ensemble.image_size, channels=ensemble.channels)
-    x = x[np.sort(np.random.default_rng(0).permutation(len(x))[: args.images])]
+    x = x[seeded_subset(len(x), args.images)]
     tmp = tempfile.TemporaryDirectory(prefix="autodl-bench-export-")
     exported = export_ensemble(ensemble, tmp.name)
 

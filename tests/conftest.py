@@ -20,17 +20,12 @@ import sys
 import numpy as np
 import autodl_design
 import paddle.inference as pi
+from autodl_design.onednn_predictor import Predictor
 model, params, x_path, out_path, how = sys.argv[1:]
 config = pi.Config(model, params)  # Paddle's defaults: oneDNN on CPU, every pass
 if how == "no-onednn":
     config.disable_onednn()
-predictor = pi.create_predictor(config)
-x = np.load(x_path)
-handle = predictor.get_input_handle(predictor.get_input_names()[0])
-handle.reshape(list(x.shape))
-handle.copy_from_cpu(x)
-predictor.run()
-np.save(out_path, predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu())
+np.save(out_path, Predictor(config)(np.load(x_path)))
 """
 
 

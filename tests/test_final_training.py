@@ -297,23 +297,15 @@ def test_a_stage_from_a_runs_weights_keeps_that_runs_record(full_run, data, tmp_
     from autodl_design.manifest_table import stage_epochs
     from autodl_design.pretrained import add_to_manifest
 
+    def stage(start_run, lr, out):
+        config = tiny_config(f"init_from={start_run / 'model.pdparams'}", f"lr={lr}")
+        return train(ARCH, config, tmp_path / out, data=data, log=quiet)
+
     out, first = full_run
     assert first["weights_sha256"] == sha256_file(out / "model.pdparams")
-    second = train(
-        ARCH,
-        tiny_config(f"init_from={out / 'model.pdparams'}", "lr=0.01"),
-        tmp_path / "stage2",
-        data=data,
-        log=quiet,
-    )
+    second = stage(out, 0.01, "stage2")
     assert second["init_stage"] == json.loads(json.dumps({k: first.get(k) for k in STAGE_KEYS}))
-    third = train(
-        ARCH,
-        tiny_config(f"init_from={tmp_path / 'stage2' / 'model.pdparams'}", "lr=0.001"),
-        tmp_path / "stage3",
-        data=data,
-        log=quiet,
-    )
+    third = stage(tmp_path / "stage2", 0.001, "stage3")
     recipe = add_to_manifest(tmp_path / "m" / "manifest.yaml", tmp_path / "stage3", "x")["recipe"]
     assert recipe["lr"] == 0.001 and recipe["init_from_sha256"] == second["weights_sha256"]
     assert recipe["init_stage"]["lr"] == 0.01
