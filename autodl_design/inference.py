@@ -19,6 +19,7 @@ import paddle.nn.functional as F
 
 from autodl_design.data import DataError, preprocess
 from autodl_design.data.imaging import decode_image
+from autodl_design.fileio import write_text_atomic
 from autodl_design.pretrained import PretrainedError
 from autodl_design.static_model import model_file, save_static
 
@@ -112,7 +113,7 @@ def export_ensemble(ensemble: Any, output_dir: str | Path) -> Path:
         "output": "float32 (B, K), mean of the members' softmax",
         "activations": "LeakyReLU as maximum(x, slope * x): runs under any Paddle Inference config",
     }
-    (out / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(out / META_NAME, json.dumps(meta, indent=2) + "\n")
     return out
 
 

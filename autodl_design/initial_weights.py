@@ -9,6 +9,8 @@ were themselves started from weights.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,6 @@ import numpy as np
 import paddle
 
 from autodl_design.checkpoint import layer_state, load_layer_state
-from autodl_design.fileio import sha256_file
 from autodl_design.final_training import TrainingError
 
 # What a training stage's record keeps of its run's metrics.json.
@@ -45,8 +46,10 @@ def load_initial_weights(net: paddle.nn.Layer, path: Path) -> tuple[str, bool]:
     """
     if not path.is_file():
         raise TrainingError(f"init_from: weights file not found: {path}")
+    # One read for both the weights and their hash, so the lineage names exactly what loaded.
     try:
-        state = paddle.load(str(path), return_numpy=True)
+        data = path.read_bytes()
+        state = paddle.load(io.BytesIO(data), return_numpy=True)
     except Exception as e:  # noqa: BLE001  (any unreadable file)
         raise TrainingError(f"init_from: cannot read {path}: {e}") from None
     mine = layer_state(net)
@@ -58,7 +61,7 @@ def load_initial_weights(net: paddle.nn.Layer, path: Path) -> tuple[str, bool]:
         load_layer_state(net, state)
     except ValueError as e:
         raise TrainingError(f"init_from: {path}: {e}") from None
-    return sha256_file(path), fresh_head
+    return hashlib.sha256(data).hexdigest(), fresh_head
 
 
 def earlier_stage(path: Path, sha256: str) -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ from pathlib import Path
 import autodl_design  # noqa: F401  (before paddle: sets the environment PARL/protobuf need)
 
 ROOT = Path(__file__).resolve().parents[1]
+# CIFAR-10's training set, for the hours per epoch a rate means.
+TRAIN_IMAGES = 50_000
 
 
 def main() -> None:
@@ -44,7 +46,9 @@ def main() -> None:
 
     configure_threads(1)
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (50_000, 32, 32, 3), dtype=np.uint8)
+    # Enough images for every timed step to draw a full batch; the rate does not depend on more.
+    batch = load_config(TrainConfig, args.config, []).batch_size
+    x = rng.integers(0, 256, ((2 + args.reps * args.steps) * batch, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, len(x))
     print(f"{'arch':<5} {'setting':<8} {'params':>9} {'MFLOPs':>7} {'img/s':>6}  h/epoch")
     for name in args.archs:
@@ -78,7 +82,7 @@ def main() -> None:
             print(
                 f"{name:<5} {setting:<8} {count_params(trainer.net):>9,} "
                 f"{count_flops(trainer.net, trainer.input_shape) / 1e6:>7.1f} "
-                f"{rate:>6.1f}  {len(x) / rate / 3600:.2f}",
+                f"{rate:>6.1f}  {TRAIN_IMAGES / rate / 3600:.2f}",
                 flush=True,
             )
 
