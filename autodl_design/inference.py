@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import paddle
@@ -22,6 +22,9 @@ from autodl_design.data.imaging import decode_image
 from autodl_design.fileio import write_text_atomic
 from autodl_design.pretrained import PretrainedError
 from autodl_design.static_model import model_file, save_static
+
+if TYPE_CHECKING:
+    from autodl_design.onednn_predictor import Predictor
 
 EXPORT_FORMAT = "autodl-design/exported-ensemble/v2"
 MODEL_PREFIX = "ensemble"
@@ -177,14 +180,13 @@ class ExportedEnsemble:
         return self.predict_proba(x, batch_size).argmax(axis=1).astype(np.int64)
 
 
-def _make_predictor(directory: Path, num_threads: int, onednn: bool = False) -> Any:
-    from autodl_design.onednn_predictor import Predictor, predictor_config
+def _make_predictor(directory: Path, num_threads: int, onednn: bool = False) -> Predictor:
+    from autodl_design.onednn_predictor import saved_predictor
 
     model = model_file(directory / MODEL_PREFIX)
     if model is None:
         raise PretrainedError(f"{directory}: no {MODEL_PREFIX}.json or .pdmodel")
-    params = directory / f"{MODEL_PREFIX}.pdiparams"
-    return Predictor(predictor_config(model, params, num_threads, onednn))
+    return saved_predictor(model, num_threads, onednn)
 
 
 def load_exported(

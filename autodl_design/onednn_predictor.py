@@ -113,8 +113,14 @@ def layer_predictor(
         # LeakyReLU kept (with the broken pass deleted): ~1.6x the img/s of the portable form.
         model = save_static(layer, Path(tmp) / _PREFIX, chw, portable=False)
         # The predictor reads both files while it is created, so the directory can go after.
-        params = Path(tmp) / f"{_PREFIX}.pdiparams"
-        return Predictor(predictor_config(model, params, num_threads, onednn))
+        return saved_predictor(model, num_threads, onednn)
+
+
+def saved_predictor(model: Path, num_threads: int | None = None, onednn: bool = True) -> Predictor:
+    """A predictor of a program :func:`~autodl_design.static_model.save_static` wrote:
+    ``model`` is its program file, the weights are the ``.pdiparams`` file beside it."""
+    params = model.with_suffix(".pdiparams")
+    return Predictor(predictor_config(model, params, num_threads, onednn))
 
 
 Batches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
