@@ -1,29 +1,30 @@
 #!/usr/bin/env bash
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another with
-# the current recipe, configs/train_cifar10_w32.yaml, each into runs/pretrained-w32/NAME, resuming
-# any run already started and skipping finished ones. Safe to kill at any time and to start again.
+# the current recipe, configs/train_cifar10_w32c3.yaml, each into runs/pretrained-w32c3/NAME,
+# resuming any run already started and skipping finished ones and models already in pretrained/.
+# Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
-#                                                 # (m1 m2 m6 | m4 m5 m3: about equal hours)
+#                                                 # (m1 m6 m2 | m5 m3 m4: the cheaper first)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
-#   CONFIG=configs/train_cifar10.yaml OUT_ROOT=runs/pretrained STAGE2_CONFIG= \
-#       bash scripts/train_pretrained.sh          # another recipe (here the first one, 20 epochs
-#                                                 # at width 24, no second stage), into its own
-#                                                 # run directories
+#   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
+#       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
+#       bash scripts/train_pretrained.sh m4       # another recipe (here the second one, two cells
+#                                                 # per stage), into its own run directories
 #
-# Progress: tail -f runs/pretrained-w32/*/train.log. Each finished model with a test accuracy of at
+# Progress: tail -f runs/pretrained-w32c3/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
 # A model below the bar trains a second stage from its own weights with STAGE2_CONFIG (default
-# configs/train_cifar10_w32_stage2.yaml; empty: none) into NAME-stage2, which is then published
+# configs/train_cifar10_w32c3_stage2.yaml; empty: none) into NAME-stage2, which is then published
 # by the same rule; the recipe in the manifest records both stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
-CONFIG=${CONFIG:-configs/train_cifar10_w32.yaml}
-STAGE2_CONFIG=${STAGE2_CONFIG-configs/train_cifar10_w32_stage2.yaml}
-OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32}
+CONFIG=${CONFIG:-configs/train_cifar10_w32c3.yaml}
+STAGE2_CONFIG=${STAGE2_CONFIG-configs/train_cifar10_w32c3_stage2.yaml}
+OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32c3}
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 
 # Succeeds if the finished run in $1 reached the bar; says so either way.
@@ -67,8 +68,8 @@ train_run() {
 
 if [ $# -eq 0 ]; then
     mkdir -p "$OUT_ROOT"
-    bash "$0" m1 m2 m6 > "$OUT_ROOT/queue-a.log" 2>&1 &
-    bash "$0" m4 m5 m3 > "$OUT_ROOT/queue-b.log" 2>&1 &
+    bash "$0" m1 m6 m2 > "$OUT_ROOT/queue-a.log" 2>&1 &
+    bash "$0" m5 m3 m4 > "$OUT_ROOT/queue-b.log" 2>&1 &
     echo "two queues started: $OUT_ROOT/queue-a.log, $OUT_ROOT/queue-b.log"
     wait
     exit 0

@@ -186,7 +186,11 @@ def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):
 
 def test_config_file_and_validation():
     shipped = sorted((Path(__file__).parents[1] / "configs").glob("train*.yaml"))
-    assert {p.name for p in shipped} >= {"train_cifar10.yaml", "train_cifar10_w32.yaml"}
+    assert {p.name for p in shipped} >= {
+        "train_cifar10.yaml",
+        "train_cifar10_w32.yaml",
+        "train_cifar10_w32c3.yaml",
+    }
     for path in shipped:
         config = load_config(TrainConfig, path)
         assert config.data.source.endswith("cifar10-jpeg.tar.gz")

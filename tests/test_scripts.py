@@ -45,24 +45,28 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     (tmp_path / "cli").chmod(0o755)
     (tmp_path / "accs").write_text("m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.87\n")
     # m3's first stage had been started: it is resumed, not restarted.
-    (tmp_path / "runs" / "pretrained-w32" / "m3").mkdir(parents=True)
-    (tmp_path / "runs" / "pretrained-w32" / "m3" / "checkpoint.pdckpt").write_text("")
+    m3_run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
+    m3_run.mkdir(parents=True)
+    (m3_run / "checkpoint.pdckpt").write_text("")
 
     out = run_script(tmp_path, "m1", "m2", "m3")
     calls = (tmp_path / "calls.log").read_text().splitlines()
-    w32, stage2 = "-c configs/train_cifar10_w32.yaml", "-c configs/train_cifar10_w32_stage2.yaml"
+    first, stage2 = (
+        "-c configs/train_cifar10_w32c3.yaml",
+        "-c configs/train_cifar10_w32c3_stage2.yaml",
+    )
     assert calls == [
-        f"train --arch pretrained/archs/m1.json {w32} --output runs/pretrained-w32/m1",
-        "add-pretrained runs/pretrained-w32/m1 --name m1",
+        f"train --arch pretrained/archs/m1.json {first} --output runs/pretrained-w32c3/m1",
+        "add-pretrained runs/pretrained-w32c3/m1 --name m1",
         "ensemble --write-manifest",
-        f"train --arch pretrained/archs/m2.json {w32} --output runs/pretrained-w32/m2",
-        f"train --arch pretrained/archs/m2.json {stage2} --output runs/pretrained-w32/m2-stage2"
-        " -o init_from=runs/pretrained-w32/m2/model.pdparams",
-        "add-pretrained runs/pretrained-w32/m2-stage2 --name m2",
+        f"train --arch pretrained/archs/m2.json {first} --output runs/pretrained-w32c3/m2",
+        f"train --arch pretrained/archs/m2.json {stage2} --output runs/pretrained-w32c3/m2-stage2"
+        " -o init_from=runs/pretrained-w32c3/m2/model.pdparams",
+        "add-pretrained runs/pretrained-w32c3/m2-stage2 --name m2",
         "ensemble --write-manifest",
-        f"train --arch pretrained/archs/m3.json {w32} --output runs/pretrained-w32/m3 --resume",
-        f"train --arch pretrained/archs/m3.json {stage2} --output runs/pretrained-w32/m3-stage2"
-        " -o init_from=runs/pretrained-w32/m3/model.pdparams",
+        f"train --arch pretrained/archs/m3.json {first} --output runs/pretrained-w32c3/m3 --resume",
+        f"train --arch pretrained/archs/m3.json {stage2} --output runs/pretrained-w32c3/m3-stage2"
+        " -o init_from=runs/pretrained-w32c3/m3/model.pdparams",
     ]
     assert "m3: not added to pretrained/ after the second stage" in out
 
