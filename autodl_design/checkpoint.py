@@ -8,6 +8,7 @@
   (``conv2d_17.w_0``), which differ in the process that resumes.
 * :func:`rng_state` / :func:`restore_rng_state`: numpy generator and Paddle global generator.
 * :func:`config_diff`: dotted keys whose values differ between two nested config dicts.
+* :func:`with_defaults`: a saved config completed with the keys added to its class since.
 """
 
 from __future__ import annotations
@@ -127,6 +128,22 @@ def config_diff(
             out += config_diff(a, b, ignore, path + ".")
         elif a != b:
             out.append(path)
+    return out
+
+
+def with_defaults(saved: dict, defaults: dict) -> dict:
+    """``saved`` (a checkpoint's nested config dict) plus every key of ``defaults`` it lacks.
+
+    A key added to a config class after a checkpoint was written takes its default there: new
+    keys are added with defaults that keep the earlier behaviour, so a checkpoint from before an
+    upgrade still resumes (and still refuses a config that really differs).
+    """
+    out = dict(saved)
+    for key, default in defaults.items():
+        if key not in out:
+            out[key] = default
+        elif isinstance(out[key], dict) and isinstance(default, dict):
+            out[key] = with_defaults(out[key], default)
     return out
 
 

@@ -35,6 +35,7 @@ from autodl_design.checkpoint import (
     lookup,
     optimizer_state,
     save_atomic,
+    with_defaults,
 )
 from autodl_design.data import iterate_batches, num_batches
 from autodl_design.evaluator import cosine_lr, evaluate_accuracy
@@ -85,11 +86,10 @@ def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dic
             "use the same --arch or another --output"
         )
     mine = dataclasses.asdict(config)
-    diff = config_diff(mine, state["config"], OPERATIONAL_KEYS)
+    theirs = with_defaults(state["config"], dataclasses.asdict(TrainConfig()))
+    diff = config_diff(mine, theirs, OPERATIONAL_KEYS)
     if diff:
-        detail = ", ".join(
-            f"{k}: {lookup(state['config'], k)!r} -> {lookup(mine, k)!r}" for k in diff[:4]
-        )
+        detail = ", ".join(f"{k}: {lookup(theirs, k)!r} -> {lookup(mine, k)!r}" for k in diff[:4])
         more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
         raise TrainingError(
             f"{path} was written with another config ({detail}{more}); "

@@ -4,6 +4,7 @@ import numpy as np
 import paddle
 import pytest
 
+from autodl_design.checkpoint import load_state, save_atomic
 from autodl_design.config import ControllerConfig
 from autodl_design.controller import CheckpointError, ControllerAgent, LSTMGenerator
 from autodl_design.controller.baseline import MovingAverageBaseline
@@ -128,6 +129,12 @@ def test_checkpoint_refuses_other_config_and_garbage(tmp_path):
     _agent(lr=0.05).save(path)
     with pytest.raises(CheckpointError, match="lr: 0.05 -> 0.01"):
         _agent(lr=0.01).restore(path)
+    state = load_state(path)
+    del state["config"]["lr"]  # as if lr had been added to the class since: it takes its default
+    save_atomic(state, path)
+    _agent(lr=ControllerConfig().lr).restore(path)
+    with pytest.raises(CheckpointError, match=f"lr: {ControllerConfig().lr} -> 0.05"):
+        _agent(lr=0.05).restore(path)
     (tmp_path / "junk").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot read"):
         _agent().restore(str(tmp_path / "junk"))

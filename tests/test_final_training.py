@@ -10,7 +10,7 @@ import paddle
 import pytest
 from PIL import Image
 
-from autodl_design.checkpoint import load_state
+from autodl_design.checkpoint import load_state, save_atomic
 from autodl_design.config import ConfigError, load_config
 from autodl_design.final_training import (
     CHECKPOINT_NAME,
@@ -23,6 +23,7 @@ from autodl_design.final_training import (
     train,
 )
 from autodl_design.space import Architecture, ArchitectureError, random_architecture
+from autodl_design.trainer import check_checkpoint
 
 CLASSES = ["circle", "square", "stripes", "noise"]
 TINY = [
@@ -161,6 +162,20 @@ def test_foreign_checkpoints_are_refused_in_one_line(full_run, data):
     with pytest.raises(TrainingError, match="another architecture") as info:
         train(other, tiny_config(), out, resume=True, data=data, log=quiet)
     assert "\n" not in str(info.value)
+
+
+def test_checkpoint_from_before_a_config_key_existed_resumes(full_run, tmp_path):
+    out, _ = full_run
+    state = load_state(out / CHECKPOINT_NAME)
+    # As if label_smoothing and network.residual had been added to the classes since.
+    del state["config"]["label_smoothing"], state["config"]["network"]["residual"]
+    old = tmp_path / CHECKPOINT_NAME
+    save_atomic(state, old)
+    assert check_checkpoint(old, ARCH, tiny_config())["progress"] == state["progress"]
+    with pytest.raises(TrainingError, match=r"another config \(label_smoothing: 0.1 -> 0.2\)"):
+        check_checkpoint(old, ARCH, tiny_config("label_smoothing=0.2"))
+    with pytest.raises(TrainingError, match=r"network.residual: False -> True"):
+        check_checkpoint(old, ARCH, tiny_config("network.residual=true"))
 
 
 def test_class_count_must_match_the_network(data, tmp_path):

@@ -16,6 +16,7 @@ from autodl_design.checkpoint import (
     load_state,
     optimizer_state,
     save_atomic,
+    with_defaults,
 )
 from autodl_design.config import ControllerConfig
 from autodl_design.controller.algorithm import Reinforce
@@ -138,7 +139,8 @@ class ControllerAgent(parl.Agent):
             raise CheckpointError(f"cannot read controller checkpoint: {e}") from None
         if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{save_path} is not an autodl-design controller checkpoint")
-        mine, theirs = asdict(self.config), state["config"]
+        mine = asdict(self.config)
+        theirs = with_defaults(state["config"], asdict(ControllerConfig()))
         diff = config_diff(mine, theirs)
         if diff:
             detail = ", ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
