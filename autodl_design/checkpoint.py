@@ -9,10 +9,13 @@
 * :func:`rng_state` / :func:`restore_rng_state`: numpy generator and Paddle global generator.
 * :func:`config_diff`: dotted keys whose values differ between two nested config dicts.
 * :func:`with_defaults`: a saved config completed with the keys added to its class since.
+* :func:`config_changes`: what resuming a checkpoint with a config would change, as
+  ``key: saved -> now`` lines; the check both checkpoint kinds run on resume.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -145,6 +148,18 @@ def with_defaults(saved: dict, defaults: dict) -> dict:
         elif isinstance(out[key], dict) and isinstance(default, dict):
             out[key] = with_defaults(out[key], default)
     return out
+
+
+def config_changes(config: Any, saved: dict, ignore: Collection[str] = ()) -> list[str]:
+    """``"key: saved -> now"`` for each dotted key where dataclass ``config`` differs from a
+    checkpoint's config dict ``saved`` (completed by :func:`with_defaults` with the defaults of
+    ``type(config)``); ``ignore``: dotted keys that may differ. Empty when resuming is safe."""
+    mine = dataclasses.asdict(config)
+    theirs = with_defaults(saved, dataclasses.asdict(type(config)()))
+    return [
+        f"{k}: {lookup(theirs, k)!r} -> {lookup(mine, k)!r}"
+        for k in config_diff(mine, theirs, ignore)
+    ]
 
 
 def lookup(config: dict, dotted: str) -> Any:

@@ -27,15 +27,13 @@ import paddle
 import paddle.nn.functional as F
 
 from autodl_design.checkpoint import (
-    config_diff,
+    config_changes,
     layer_state,
     load_layer_state,
     load_optimizer_state,
     load_state,
-    lookup,
     optimizer_state,
     save_atomic,
-    with_defaults,
 )
 from autodl_design.data import iterate_batches, num_batches
 from autodl_design.evaluator import cosine_lr, evaluate_accuracy
@@ -85,12 +83,10 @@ def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dic
             f"{path} was written for another architecture (key {theirs}, now {arch.key()}); "
             "use the same --arch or another --output"
         )
-    mine = dataclasses.asdict(config)
-    theirs = with_defaults(state["config"], dataclasses.asdict(TrainConfig()))
-    diff = config_diff(mine, theirs, OPERATIONAL_KEYS)
-    if diff:
-        detail = ", ".join(f"{k}: {lookup(theirs, k)!r} -> {lookup(mine, k)!r}" for k in diff[:4])
-        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+    changes = config_changes(config, state["config"], OPERATIONAL_KEYS)
+    if changes:
+        detail = ", ".join(changes[:4])
+        more = f" and {len(changes) - 4} more" if len(changes) > 4 else ""
         raise TrainingError(
             f"{path} was written with another config ({detail}{more}); "
             "use the same config or another --output"

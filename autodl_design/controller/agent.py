@@ -9,14 +9,13 @@ import paddle
 import parl
 
 from autodl_design.checkpoint import (
-    config_diff,
+    config_changes,
     layer_state,
     load_layer_state,
     load_optimizer_state,
     load_state,
     optimizer_state,
     save_atomic,
-    with_defaults,
 )
 from autodl_design.config import ControllerConfig
 from autodl_design.controller.algorithm import Reinforce
@@ -139,11 +138,9 @@ class ControllerAgent(parl.Agent):
             raise CheckpointError(f"cannot read controller checkpoint: {e}") from None
         if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{save_path} is not an autodl-design controller checkpoint")
-        mine = asdict(self.config)
-        theirs = with_defaults(state["config"], asdict(ControllerConfig()))
-        diff = config_diff(mine, theirs)
-        if diff:
-            detail = ", ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
+        changes = config_changes(self.config, state["config"])
+        if changes:
+            detail = ", ".join(changes)
             raise CheckpointError(
                 f"{save_path} was written with another controller config ({detail})"
             )
