@@ -12,6 +12,16 @@
 #       bash scripts/train_pretrained.sh m4       # another recipe (here the second one, two cells
 #                                                 # per stage), into its own run directories
 #
+#   bash scripts/train_pretrained.sh --save       # copy every run's progress into SAVED_ROOT and
+#                                                 # commit it (see below)
+#
+# Runs live in OUT_ROOT (runs/, not in git), and a machine's processes and untracked files do not
+# outlive its session, so a training of many hours is carried across sessions in git: `--save`
+# copies each unpublished run's checkpoint, log and, once finished, weights and metrics into
+# SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, ~7-10 MB a run) and commits that
+# folder alone; a run directory missing from OUT_ROOT is restored from there before it resumes.
+# Run it shortly before a session ends (the epoch under way since the last checkpoint is lost).
+#
 # Progress: tail -f runs/pretrained-w32c3/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
@@ -26,6 +36,7 @@ CONFIG=${CONFIG:-configs/train_cifar10_w32c3.yaml}
 STAGE2_CONFIG=${STAGE2_CONFIG-configs/train_cifar10_w32c3_stage2.yaml}
 OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32c3}
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
+SAVED_ROOT=${SAVED_ROOT:-pretrained/in-progress/$(basename "$OUT_ROOT")}
 
 # Succeeds if the finished run in $1 reached the bar; says so either way.
 reached_bar() {
@@ -48,13 +59,57 @@ publish() {
         flock 9
         "$CLI" add-pretrained "$run" --name "$name"
         "$CLI" ensemble --write-manifest
+        rm -rf "${SAVED_ROOT:?}/$name" "$SAVED_ROOT/$name-stage2"  # the next --save commits this
     ) 9> "$OUT_ROOT/.publish.lock"
+}
+
+# Copy what resuming or publishing run directory $1 needs into $2 (each file replaced whole).
+save_run() {
+    local run=$1 dest=$2 f
+    mkdir -p "$dest"
+    for f in checkpoint.pdckpt train.log model.pdparams metrics.json; do
+        [ -f "$run/$f" ] || continue
+        cp "$run/$f" "$dest/.$f.tmp" && mv "$dest/.$f.tmp" "$dest/$f"
+    done
+    echo "$(basename "$run"): $(grep -E '^epoch [0-9]+/[0-9]+ done' "$run/train.log" | tail -1 \
+        | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
+}
+
+# Save every unpublished run of OUT_ROOT into SAVED_ROOT and commit that folder (only).
+save_all() {
+    local run name summary=""
+    for run in "$OUT_ROOT"/*/; do
+        run=${run%/}
+        name=$(basename "$run")
+        [ -f "$run/train.log" ] || continue
+        published "${name%-stage2}" && continue
+        summary+="$(save_run "$run" "$SAVED_ROOT/$name")"$'\n'
+    done
+    printf '%s' "$summary"
+    if [ ! -d "$SAVED_ROOT" ] && [ -z "$(git ls-files -- "$SAVED_ROOT")" ]; then
+        echo "nothing to save"
+        return 0
+    fi
+    git add -A -- "$SAVED_ROOT"
+    if git diff --cached --quiet -- "$SAVED_ROOT"; then
+        echo "nothing new to commit in $SAVED_ROOT"
+        return 0
+    fi
+    summary=$(printf '%s' "$summary" | paste -sd ';' | sed 's/;/; /g')
+    git commit -q -m "Training progress saved ($(basename "$OUT_ROOT")): ${summary:-published runs dropped}" \
+        -- "$SAVED_ROOT"
+    git log -1 --format='committed %h %s'
 }
 
 # Train (or resume, or skip if finished) architecture $1 into run directory $2; extra args after.
 train_run() {
     local name=$1 out=$2 config=$3
     shift 3
+    if [ ! -e "$out" ] && [ -d "$SAVED_ROOT/$(basename "$out")" ]; then
+        echo "$name: restoring $out from $SAVED_ROOT"
+        mkdir -p "$out"
+        cp "$SAVED_ROOT/$(basename "$out")"/* "$out/"
+    fi
     if [ -f "$out/metrics.json" ]; then
         echo "$name: finished already ($out/metrics.json)"
         return 0
@@ -65,6 +120,11 @@ train_run() {
     "$CLI" train --arch "pretrained/archs/$name.json" -c "$config" --output "$out" "$@" \
         "${resume[@]}"
 }
+
+if [ "${1:-}" = --save ]; then
+    save_all
+    exit 0
+fi
 
 if [ $# -eq 0 ]; then
     mkdir -p "$OUT_ROOT"

@@ -25,11 +25,19 @@ esac
 """
 
 
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+}
+
+
 def run_script(tree, *names):
     proc = subprocess.run(
         ["bash", "scripts/train_pretrained.sh", *names],
         cwd=tree,
-        env={"PATH": "/usr/bin:/bin", "AUTODL_DESIGN_CLI": str(tree / "cli")},
+        env={"PATH": "/usr/bin:/bin", "AUTODL_DESIGN_CLI": str(tree / "cli"), **GIT_IDENTITY},
         capture_output=True,
         text=True,
         timeout=60,
@@ -38,11 +46,26 @@ def run_script(tree, *names):
     return proc.stdout
 
 
+def make_tree(tree):
+    (tree / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "train_pretrained.sh", tree / "scripts")
+    (tree / "cli").write_text(STAND_IN)
+    (tree / "cli").chmod(0o755)
+
+
+def git(tree, *args):
+    return subprocess.run(
+        ["git", *args],
+        cwd=tree,
+        env={"PATH": "/usr/bin:/bin", **GIT_IDENTITY},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def test_models_below_the_bar_get_one_second_stage(tmp_path):
-    (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "train_pretrained.sh", tmp_path / "scripts")
-    (tmp_path / "cli").write_text(STAND_IN)
-    (tmp_path / "cli").chmod(0o755)
+    make_tree(tmp_path)
     (tmp_path / "accs").write_text("m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.87\n")
     # m3's first stage had been started: it is resumed, not restarted.
     m3_run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
@@ -74,3 +97,51 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     again = run_script(tmp_path, "m1", "m2", "m3")
     assert not (tmp_path / "calls.log").exists()  # nothing trained or published twice
     assert "m1: in pretrained/ already" in again and "m2: in pretrained/ already" in again
+
+
+def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
+    """--save commits the checkpoint; a fresh clone (no runs/) restores and resumes it."""
+    first = tmp_path / "first"
+    make_tree(first)
+    (first / ".gitignore").write_text("runs/\ncalls.log\n")
+    git(first, "init", "-q")
+    git(first, "add", "-A")
+    git(first, "commit", "-q", "-m", "project")
+    run = first / "runs" / "pretrained-w32c3" / "m1"
+    run.mkdir(parents=True)
+    (run / "checkpoint.pdckpt").write_bytes(b"weights at epoch 3")
+    (run / "train.log").write_text("epoch 3/40 done: train loss 1.0 acc 0.6\nepoch 4/40 step 50\n")
+    (first / "notes.txt").write_text("staged, not part of the save")
+    git(first, "add", "notes.txt")
+
+    out = run_script(first, "--save")
+    assert "m1: epoch 3/40 done" in out
+    saved = "pretrained/in-progress/pretrained-w32c3/m1"
+    assert git(first, "show", "--name-only", "--format=%s", "HEAD").split("\n")[0] == (
+        "Training progress saved (pretrained-w32c3): m1: epoch 3/40 done"
+    )
+    assert git(first, "diff", "--cached", "--name-only").split() == ["notes.txt"]
+    assert "nothing new to commit" in run_script(first, "--save")
+
+    second = tmp_path / "second"
+    git(tmp_path, "clone", "-q", str(first), str(second))
+    (second / "accs").write_text("m1 0.89\n")
+    out = run_script(second, "m1")
+    assert "m1: restoring runs/pretrained-w32c3/m1" in out
+    assert (second / "runs/pretrained-w32c3/m1/checkpoint.pdckpt").read_bytes() == (
+        b"weights at epoch 3"
+    )
+    calls = (second / "calls.log").read_text().splitlines()
+    assert calls[0].endswith("--output runs/pretrained-w32c3/m1 --resume")
+    assert calls[1:] == [
+        "add-pretrained runs/pretrained-w32c3/m1 --name m1",
+        "ensemble --write-manifest",
+    ]
+    # Published: its saved progress is dropped, and the next save commits that.
+    assert not (second / saved).exists()
+    shutil.rmtree(second / "pretrained/in-progress")  # as if the folder had held only m1
+    run_script(second, "--save")
+    assert git(second, "ls-files", saved) == ""
+    assert git(second, "log", "-1", "--format=%s").strip() == (
+        "Training progress saved (pretrained-w32c3): published runs dropped"
+    )
