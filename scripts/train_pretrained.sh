@@ -17,7 +17,7 @@
 #
 # Runs live in OUT_ROOT (runs/, not in git), and a machine's processes and untracked files do not
 # outlive its session, so a training of many hours is carried across sessions in git: `--save`
-# copies each unpublished run's checkpoint, log and, once finished, weights and metrics into
+# copies each run's checkpoint, log and, once finished, weights and metrics into
 # SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, ~7-10 MB a run) and commits that
 # folder alone; a run directory missing from OUT_ROOT is restored from there before it resumes.
 # Run it shortly before a session ends (the epoch under way since the last checkpoint is lost).
@@ -35,6 +35,7 @@ CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
 CONFIG=${CONFIG:-configs/train_cifar10_w32c3.yaml}
 STAGE2_CONFIG=${STAGE2_CONFIG-configs/train_cifar10_w32c3_stage2.yaml}
 OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32c3}
+OUT_ROOT=${OUT_ROOT%/}
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 SAVED_ROOT=${SAVED_ROOT:-pretrained/in-progress/$(basename "$OUT_ROOT")}
 
@@ -49,6 +50,11 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# Succeeds if model $1 is in the committed manifest (then its weights are in git too).
+published_in_git() {
+    git show HEAD:pretrained/manifest.yaml 2>/dev/null | grep -qx -- "- name: $1"
+}
+
 published() {
     grep -qx -- "- name: $1" pretrained/manifest.yaml 2>/dev/null
 }
@@ -59,7 +65,6 @@ publish() {
         flock 9
         "$CLI" add-pretrained "$run" --name "$name"
         "$CLI" ensemble --write-manifest
-        rm -rf "${SAVED_ROOT:?}/$name" "$SAVED_ROOT/$name-stage2"  # the next --save commits this
     ) 9> "$OUT_ROOT/.publish.lock"
 }
 
@@ -75,15 +80,19 @@ save_run() {
         | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
 }
 
-# Save every unpublished run of OUT_ROOT into SAVED_ROOT and commit that folder (only).
+# Save every run of OUT_ROOT into SAVED_ROOT and commit that folder (only). The saved copy of a
+# run is dropped once its model is published in a commit, not before: a model published but not
+# yet committed is restored and published again on the next machine.
 save_all() {
-    local run name summary=""
-    for run in "$OUT_ROOT"/*/; do
-        run=${run%/}
-        name=$(basename "$run")
-        [ -f "$run/train.log" ] || continue
-        published "${name%-stage2}" && continue
-        summary+="$(save_run "$run" "$SAVED_ROOT/$name")"$'\n'
+    local dir name summary=""
+    for dir in "$SAVED_ROOT"/*/ "$OUT_ROOT"/*/; do
+        name=$(basename "$dir")
+        if published_in_git "${name%-stage2}"; then
+            [ -d "$SAVED_ROOT/$name" ] && summary+="$name: dropped (published)"$'\n'
+            rm -rf "${SAVED_ROOT:?}/$name"
+        elif [ "${dir%/*/}" = "$OUT_ROOT" ] && [ -f "$dir/train.log" ]; then
+            summary+="$(save_run "${dir%/}" "$SAVED_ROOT/$name")"$'\n'
+        fi
     done
     printf '%s' "$summary"
     if [ ! -d "$SAVED_ROOT" ] && [ -z "$(git ls-files -- "$SAVED_ROOT")" ]; then
@@ -96,7 +105,7 @@ save_all() {
         return 0
     fi
     summary=$(printf '%s' "$summary" | paste -sd ';' | sed 's/;/; /g')
-    git commit -q -m "Training progress saved ($(basename "$OUT_ROOT")): ${summary:-published runs dropped}" \
+    git commit -q -m "Training progress saved ($(basename "$OUT_ROOT")): $summary" \
         -- "$SAVED_ROOT"
     git log -1 --format='committed %h %s'
 }

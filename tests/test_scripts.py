@@ -137,11 +137,17 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
         "add-pretrained runs/pretrained-w32c3/m1 --name m1",
         "ensemble --write-manifest",
     ]
-    # Published: its saved progress is dropped, and the next save commits that.
-    assert not (second / saved).exists()
-    shutil.rmtree(second / "pretrained/in-progress")  # as if the folder had held only m1
-    run_script(second, "--save")
+    # Published, but until the manifest is committed the saved run stays (with its weights):
+    # a new machine would restore and publish it again.
+    assert "m1: epoch 3/40 done, finished" in run_script(second, "--save")
+    assert git(second, "ls-files", saved).split() == [
+        f"{saved}/{f}" for f in ("checkpoint.pdckpt", "metrics.json", "train.log")
+    ]
+    git(second, "add", "-f", "pretrained/manifest.yaml")
+    git(second, "commit", "-q", "-m", "publish m1")
+    shutil.rmtree(second / "runs")  # a new machine again: only the saved copy names m1
+    assert "m1: dropped (published)" in run_script(second, "--save")
     assert git(second, "ls-files", saved) == ""
     assert git(second, "log", "-1", "--format=%s").strip() == (
-        "Training progress saved (pretrained-w32c3): published runs dropped"
+        "Training progress saved (pretrained-w32c3): m1: dropped (published)"
     )
