@@ -18,7 +18,7 @@
 # Runs live in OUT_ROOT (runs/, not in git), and a machine's processes and untracked files do not
 # outlive its session, so a training of many hours is carried across sessions in git: `--save`
 # copies each run's checkpoint, log and, once finished, weights and metrics into
-# SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, ~7-10 MB a run) and commits that
+# SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, 4-7 MB a checkpoint) and commits that
 # folder alone; a run directory missing from OUT_ROOT is restored from there before it resumes.
 # Run it shortly before a session ends (the epoch under way since the last checkpoint is lost).
 #
