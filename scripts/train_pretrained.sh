@@ -50,13 +50,18 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-# Succeeds if model $1 is in the committed manifest (then its weights are in git too).
-published_in_git() {
-    git show HEAD:pretrained/manifest.yaml 2>/dev/null | grep -qx -- "- name: $1"
+# Succeeds if the manifest text on stdin lists model $1.
+lists_model() {
+    grep -qx -- "- name: $1"
 }
 
 published() {
-    grep -qx -- "- name: $1" pretrained/manifest.yaml 2>/dev/null
+    lists_model "$1" < pretrained/manifest.yaml 2>/dev/null
+}
+
+# Succeeds if model $1 is in the committed manifest (then its weights are in git too).
+published_in_git() {
+    git show HEAD:pretrained/manifest.yaml 2>/dev/null | lists_model "$1"
 }
 
 publish() {
@@ -113,11 +118,12 @@ save_all() {
 # Train (or resume, or skip if finished) architecture $1 into run directory $2; extra args after.
 train_run() {
     local name=$1 out=$2 config=$3
+    local saved="$SAVED_ROOT/$(basename "$out")"
     shift 3
-    if [ ! -e "$out" ] && [ -d "$SAVED_ROOT/$(basename "$out")" ]; then
+    if [ ! -e "$out" ] && [ -d "$saved" ]; then
         echo "$name: restoring $out from $SAVED_ROOT"
         mkdir -p "$out"
-        cp "$SAVED_ROOT/$(basename "$out")"/* "$out/"
+        cp "$saved"/* "$out/"
     fi
     if [ -f "$out/metrics.json" ]; then
         echo "$name: finished already ($out/metrics.json)"
