@@ -17,7 +17,7 @@
 #
 # Runs live in OUT_ROOT (runs/, not in git), and a machine's processes and untracked files do not
 # outlive its session, so a training of many hours is carried across sessions in git: `--save`
-# copies each run's checkpoint, log and, once finished, weights and metrics into
+# copies each run's checkpoint, log, VisualDL records and, once finished, weights and metrics into
 # SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, 4-7 MB a checkpoint) and commits that
 # folder alone; a run directory missing from OUT_ROOT is restored from there before it resumes.
 # Run it shortly before a session ends (the epoch under way since the last checkpoint is lost).
@@ -73,7 +73,8 @@ publish() {
     ) 9> "$OUT_ROOT/.publish.lock"
 }
 
-# Copy what resuming or publishing run directory $1 needs into $2 (each file replaced whole).
+# Copy what resuming or publishing run directory $1 needs into $2 (each file replaced whole),
+# and its VisualDL records, so the curves of a training spread over sessions stay whole.
 save_run() {
     local run=$1 dest=$2 f
     mkdir -p "$dest"
@@ -81,6 +82,11 @@ save_run() {
         [ -f "$run/$f" ] || continue
         cp "$run/$f" "$dest/.$f.tmp" && mv "$dest/.$f.tmp" "$dest/$f"
     done
+    if [ -d "$run/visualdl" ]; then
+        rm -rf "$dest/.visualdl.tmp"
+        cp -r "$run/visualdl" "$dest/.visualdl.tmp"
+        rm -rf "$dest/visualdl" && mv "$dest/.visualdl.tmp" "$dest/visualdl"
+    fi
     echo "$(basename "$run"): $(grep -E '^epoch [0-9]+/[0-9]+ done' "$run/train.log" | tail -1 \
         | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
 }
@@ -123,7 +129,7 @@ train_run() {
     if [ ! -e "$out" ] && [ -d "$saved" ]; then
         echo "$name: restoring $out from $SAVED_ROOT"
         mkdir -p "$out"
-        cp "$saved"/* "$out/"
+        cp -r "$saved"/. "$out/"
     fi
     if [ -f "$out/metrics.json" ]; then
         echo "$name: finished already ($out/metrics.json)"

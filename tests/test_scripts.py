@@ -111,6 +111,8 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
     run.mkdir(parents=True)
     (run / "checkpoint.pdckpt").write_bytes(b"weights at epoch 3")
     (run / "train.log").write_text("epoch 3/40 done: train loss 1.0 acc 0.6\nepoch 4/40 step 50\n")
+    (run / "visualdl").mkdir()
+    (run / "visualdl" / "vdlrecords.1.log").write_bytes(b"scalars to step 1600")
     (first / "notes.txt").write_text("staged, not part of the save")
     git(first, "add", "notes.txt")
 
@@ -131,6 +133,9 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
     assert (second / "runs/pretrained-w32c3/m1/checkpoint.pdckpt").read_bytes() == (
         b"weights at epoch 3"
     )
+    assert (second / "runs/pretrained-w32c3/m1/visualdl/vdlrecords.1.log").read_bytes() == (
+        b"scalars to step 1600"
+    )
     calls = (second / "calls.log").read_text().splitlines()
     assert calls[0].endswith("--output runs/pretrained-w32c3/m1 --resume")
     assert calls[1:] == [
@@ -141,7 +146,8 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
     # a new machine would restore and publish it again.
     assert "m1: epoch 3/40 done, finished" in run_script(second, "--save")
     assert git(second, "ls-files", saved).split() == [
-        f"{saved}/{f}" for f in ("checkpoint.pdckpt", "metrics.json", "train.log")
+        f"{saved}/{f}"
+        for f in ("checkpoint.pdckpt", "metrics.json", "train.log", "visualdl/vdlrecords.1.log")
     ]
     git(second, "add", "-f", "pretrained/manifest.yaml")
     git(second, "commit", "-q", "-m", "publish m1")
