@@ -20,7 +20,7 @@
 # copies each run's checkpoint, log, VisualDL records and, once finished, weights and metrics into
 # SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, 4-7 MB a checkpoint) and commits that
 # folder alone; a run directory missing from OUT_ROOT is restored from there before it resumes.
-# Run it shortly before a session ends (the epoch under way since the last checkpoint is lost).
+# Run it shortly before a session ends (the steps since the run's last checkpoint are lost).
 #
 # Progress: tail -f runs/pretrained-w32c3/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
@@ -73,20 +73,16 @@ publish() {
     ) 9> "$OUT_ROOT/.publish.lock"
 }
 
-# Copy what resuming or publishing run directory $1 needs into $2 (each file replaced whole),
-# and its VisualDL records, so the curves of a training spread over sessions stay whole.
+# Copy what resuming or publishing run directory $1 needs into $2, and its VisualDL records so
+# the curves of a training spread over sessions stay whole (each file or folder replaced whole).
 save_run() {
     local run=$1 dest=$2 f
     mkdir -p "$dest"
-    for f in checkpoint.pdckpt train.log model.pdparams metrics.json; do
-        [ -f "$run/$f" ] || continue
-        cp "$run/$f" "$dest/.$f.tmp" && mv "$dest/.$f.tmp" "$dest/$f"
+    for f in checkpoint.pdckpt train.log model.pdparams metrics.json visualdl; do
+        [ -e "$run/$f" ] || continue
+        rm -rf "$dest/.$f.tmp"
+        cp -r "$run/$f" "$dest/.$f.tmp" && rm -rf "$dest/$f" && mv "$dest/.$f.tmp" "$dest/$f"
     done
-    if [ -d "$run/visualdl" ]; then
-        rm -rf "$dest/.visualdl.tmp"
-        cp -r "$run/visualdl" "$dest/.visualdl.tmp"
-        rm -rf "$dest/visualdl" && mv "$dest/.visualdl.tmp" "$dest/visualdl"
-    fi
     echo "$(basename "$run"): $(grep -E '^epoch [0-9]+/[0-9]+ done' "$run/train.log" | tail -1 \
         | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
 }
