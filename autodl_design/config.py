@@ -33,6 +33,7 @@ __all__ = [
     "NetworkConfig",
     "SGDConfig",
     "SearchConfig",
+    "TTA_MODES",
     "apply_override",
     "check",
     "from_dict",
@@ -94,6 +95,9 @@ class CountOnesConfig:
 
 InferenceEngine = Literal["auto", "dygraph", "onednn"]
 INFERENCE_ENGINES: tuple[str, ...] = get_args(InferenceEngine)
+# Test-time augmentation of the pretrained models: "flip" averages each model's softmax over the
+# image and its horizontal mirror.
+TTA_MODES = ("none", "flip")
 
 
 @dataclass

@@ -17,6 +17,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from autodl_design.config import TTA_MODES
 from autodl_design.data import DataError, preprocess
 from autodl_design.data.imaging import decode_image
 from autodl_design.fileio import write_text_atomic
@@ -79,14 +80,21 @@ def classify(
 
 
 class EnsembleLayer(paddle.nn.Layer):
-    """Standardised float32 ``(B, C, H, W)`` -> averaged softmax float32 ``(B, K)``."""
+    """Standardised float32 ``(B, C, H, W)`` -> averaged softmax float32 ``(B, K)``.
 
-    def __init__(self, networks: list[paddle.nn.Layer]) -> None:
+    With ``tta="flip"`` the average also runs over each image's horizontal mirror.
+    """
+
+    def __init__(self, networks: list[paddle.nn.Layer], tta: str = "none") -> None:
         super().__init__()
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
         self.members = paddle.nn.LayerList(networks)
+        self.tta = tta
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        probs = [F.softmax(net(x), axis=1) for net in self.members]
+        views = [x] if self.tta == "none" else [x, paddle.flip(x, axis=[3])]
+        probs = [F.softmax(net(v), axis=1) for net in self.members for v in views]
         return paddle.add_n(probs) / len(probs)
 
 
@@ -95,13 +103,14 @@ def export_ensemble(ensemble: Any, output_dir: str | Path) -> Path:
 
     Writes ``ensemble.json`` + ``ensemble.pdiparams`` (Paddle 3's static program and weights,
     input spec ``[None, C, H, W]`` float32 named ``image``) and ``ensemble_meta.json`` (class
-    names, input size, member names). The program is the portable one
+    names, input size, member names, ``tta``). The ensemble's ``tta`` is part of the program:
+    with ``"flip"`` it averages over each image and its mirror too. The program is the portable one
     (:func:`~autodl_design.static_model.save_static`): any Paddle Inference configuration runs
     it, the default one (oneDNN on) included. Returns ``output_dir``.
     """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    layer = EnsembleLayer(list(ensemble.networks))
+    layer = EnsembleLayer(list(ensemble.networks), ensemble.tta)
     # A new layer is in train mode, which save_static would restore, members included.
     layer.eval()
     c, s = ensemble.channels, ensemble.image_size
@@ -114,6 +123,7 @@ def export_ensemble(ensemble: Any, output_dir: str | Path) -> Path:
         "channels": c,
         "input": "float32 (B, C, H, W), per-image standardised (autodl_design.data.preprocess)",
         "output": "float32 (B, K), mean of the members' softmax",
+        "tta": ensemble.tta,
         "activations": "LeakyReLU as maximum(x, slope * x): runs under any Paddle Inference config",
     }
     write_text_atomic(out / META_NAME, json.dumps(meta, indent=2) + "\n")
@@ -149,6 +159,7 @@ class ExportedEnsemble:
         self.classes: list[str] = meta["classes"]
         self.image_size: int = meta["image_size"]
         self.channels: int = meta["channels"]
+        self.tta: str = meta.get("tta", "none")  # baked into the program
         self.backend = backend
         prefix = str(self.directory / MODEL_PREFIX)
         if backend == "jit":

@@ -33,20 +33,36 @@ _TEXT = {
             "params",
             "MFLOPs",
             "test accuracy",
+            "with flip TTA",
         ),  # fmt: skip
         "ensemble": "ensemble of {n} (averaged softmax)",
         "none": "no models yet",
         "unmeasured": "not measured",
         "source": "Measured on {images:,} images ({test_set}) by "
-        "`autodl-design ensemble --write-manifest`; written from `pretrained/manifest.yaml`.",
+        "`autodl-design ensemble --write-manifest`; written from `pretrained/manifest.yaml`. "
+        "Test accuracy is plain prediction (one view per image, the headline figure); flip TTA "
+        "averages each model's softmax over the image and its mirror (`--tta flip`, twice the "
+        "cost).",
     },
     "cn": {
-        "head": ("模型", "结构键", "宽度 / 每阶段 cell 数", "轮数", "参数量", "MFLOPs", "测试精度"),
+        "head": (
+            "模型",
+            "结构键",
+            "宽度 / 每阶段 cell 数",
+            "轮数",
+            "参数量",
+            "MFLOPs",
+            "测试精度",
+            "翻转 TTA",
+        ),  # fmt: skip
         "ensemble": "{n} 个模型的集成（softmax 平均）",
         "none": "尚无模型",
         "unmeasured": "未测",
         "source": "由 `autodl-design ensemble --write-manifest` 在 {images:,} 张图像（{test_set}）"
-        "上测得，从 `pretrained/manifest.yaml` 写入。",
+        "上测得，从 `pretrained/manifest.yaml` 写入。测试精度为普通预测"
+        "（每张图像一个视图，即主指标）；"
+        "翻转 TTA 把每个模型在原图与其水平镜像上的 softmax 取平均"
+        "（`--tta flip`，耗时两倍）。",
     },
 }
 
@@ -75,12 +91,17 @@ def manifest_table(manifest: dict[str, Any], lang: str = "en") -> str:
         rows.append(
             f"| {m['name']} | `{m['architecture_key']}` | {net['width']} / "
             f"{net['cells_per_stage']} | {stage_epochs(recipe)} | {m['params']:,} | "
-            f"{m['flops'] / 1e6:.1f} | {_percent(m['test_accuracy'])} |"
+            f"{m['flops'] / 1e6:.1f} | {_percent(m['test_accuracy'])} | "
+            f"{_percent(m.get('test_accuracy_flip_tta'))} |"
         )
     ensemble = manifest.get("ensemble")
-    accuracy = _percent(ensemble["test_accuracy"]) if ensemble else text["unmeasured"]
+    if ensemble:
+        accuracy = f"**{_percent(ensemble['test_accuracy'])}**"
+        flip = f"**{_percent(ensemble.get('test_accuracy_flip_tta'))}**"
+    else:
+        accuracy = flip = text["unmeasured"]
     label = text["ensemble"].format(n=len(models))
-    rows.append(f"| **{label}** | | | | | | **{accuracy}** |")
+    rows.append(f"| **{label}** | | | | | | {accuracy} | {flip} |")
     table = "\n".join(rows) + "\n"
     if ensemble:
         source = text["source"].format(

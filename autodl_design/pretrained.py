@@ -21,7 +21,7 @@ import paddle
 import yaml
 
 from autodl_design.checkpoint import load_layer_state
-from autodl_design.config import ConfigError, NetworkConfig, from_dict
+from autodl_design.config import TTA_MODES, ConfigError, NetworkConfig, from_dict
 from autodl_design.evaluator import predict
 from autodl_design.fileio import copy_atomic, sha256_file, write_text_atomic
 from autodl_design.final_training import OPERATIONAL_KEYS
@@ -133,6 +133,23 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def tta_views(x: np.ndarray, tta: str = "none") -> list[np.ndarray]:
+    """The views of uint8 images ``x`` ``(N, H, W, C)`` a model sees under ``tta``: ``[x]``, or
+    ``[x, mirror of x]`` for ``"flip"`` (horizontal flip, as in training's augmentation)."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    return [x] if tta == "none" else [x, np.ascontiguousarray(x[:, :, ::-1])]
+
+
+def model_probabilities(
+    net: paddle.nn.Layer, x: np.ndarray, batch_size: int, engine: str = "auto", tta: str = "none"
+) -> np.ndarray:
+    """Softmax float32 ``(N, K)`` of one network on uint8 images ``(N, H, W, C)``, averaged over
+    the views of ``tta`` (see :func:`tta_views`)."""
+    probs = [softmax(predict(net, v, batch_size, engine=engine)) for v in tta_views(x, tta)]
+    return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
+
+
 @dataclass
 class Ensemble:
     """Models whose softmax outputs are averaged.
@@ -140,7 +157,9 @@ class Ensemble:
     ``networks[i]`` maps standardised float32 ``(B, channels, image_size, image_size)`` to
     ``(B, len(classes))`` logits; ``names[i]`` is its manifest name. ``engine`` runs them:
     ``auto`` (a oneDNN Paddle Inference predictor from 2,500 images on, about 2x dygraph's
-    img/s), ``dygraph`` or ``onednn`` (see :func:`autodl_design.evaluator.predict`).
+    img/s), ``dygraph`` or ``onednn`` (see :func:`autodl_design.evaluator.predict`). ``tta``:
+    ``"none"`` (default, the manifest's headline figures) or ``"flip"`` (each member averages
+    its softmax over the image and its mirror: twice the cost).
     """
 
     names: list[str]
@@ -149,12 +168,16 @@ class Ensemble:
     image_size: int = 32
     channels: int = 3
     engine: str = "auto"
+    tta: str = "none"
 
     def member_probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Per-model probabilities float32 ``(M, N, K)`` for uint8 images ``(N, H, W, C)``."""
         self._check_images(x)
         return np.stack(
-            [softmax(predict(net, x, batch_size, engine=self.engine)) for net in self.networks]
+            [
+                model_probabilities(net, x, batch_size, self.engine, self.tta)
+                for net in self.networks
+            ]
         )
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -15,42 +15,53 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from autodl_design.config import INFERENCE_ENGINES
+from autodl_design.config import INFERENCE_ENGINES, TTA_MODES
 
 if TYPE_CHECKING:
     from autodl_design.pretrained import Ensemble
 
 
 def evaluate_ensemble(
-    ensemble: Ensemble, x: np.ndarray, y: np.ndarray, batch_size: int = 256
+    ensemble: Ensemble, x: np.ndarray, y: np.ndarray, batch_size: int = 256, flip: bool = False
 ) -> dict[str, Any]:
     """Accuracy and speed of each member and of the ensemble on uint8 ``x`` ``(N, H, W, C)``.
 
     Returns ``{"images": N, "models": [{"name", "accuracy", "seconds", "img_per_s"}, ...],
-    "ensemble": {"accuracy", "seconds", "img_per_s"}}``; the ensemble's time is the sum of its
-    members' (they run one after another).
+    "ensemble": {"accuracy", "seconds", "img_per_s"}}``: plain predictions (the ensemble's
+    ``tta`` is not applied); the ensemble's time is the sum of its members' (they run one after
+    another). With ``flip`` every entry also has ``accuracy_flip``, measured with flip
+    test-time augmentation (softmax averaged over the image and its mirror; not timed).
     """
     from autodl_design.evaluator import predict
-    from autodl_design.pretrained import softmax
+    from autodl_design.pretrained import softmax, tta_views
 
     y = np.asarray(y)
-    models, probs = [], []
+    mirror = tta_views(x, "flip")[1] if flip else None
+    models, probs, probs_flip = [], [], []
     for name, net in zip(ensemble.names, ensemble.networks, strict=True):
         start = time.perf_counter()
         p = softmax(predict(net, x, batch_size, engine=ensemble.engine))
         seconds = time.perf_counter() - start
         probs.append(p)
-        acc = float(np.mean(p.argmax(axis=1) == y))
-        models.append(
-            {"name": name, "accuracy": acc, "seconds": seconds, "img_per_s": len(y) / seconds}
-        )
+        row = {"name": name, "accuracy": _accuracy(p, y)}
+        if mirror is not None:
+            p_mirror = softmax(predict(net, mirror, batch_size, engine=ensemble.engine))
+            probs_flip.append((p + p_mirror) / 2)
+            row["accuracy_flip"] = _accuracy(probs_flip[-1], y)
+        models.append({**row, "seconds": seconds, "img_per_s": len(y) / seconds})
     total = sum(m["seconds"] for m in models)
-    ens_acc = float(np.mean(np.mean(probs, axis=0).argmax(axis=1) == y))
+    ens = {"accuracy": _accuracy(np.mean(probs, axis=0), y)}
+    if mirror is not None:
+        ens["accuracy_flip"] = _accuracy(np.mean(probs_flip, axis=0), y)
     return {
         "images": len(y),
         "models": models,
-        "ensemble": {"accuracy": ens_acc, "seconds": total, "img_per_s": len(y) / total},
+        "ensemble": {**ens, "seconds": total, "img_per_s": len(y) / total},
     }
+
+
+def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(probs.argmax(axis=1) == y))
 
 
 CHECK_IMAGES = 500
@@ -110,20 +121,25 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     test_set = f"{args.data} test split"
     if len(y) < n_all:
         test_set += f" (seeded subset of {len(y)} of {n_all})"
-    result = evaluate_ensemble(ensemble, x, y, args.batch_size)
+    # The manifest keeps both figures: plain (the headline) and with flip TTA.
+    flip = args.tta == "flip" or args.write_manifest
+    result = evaluate_ensemble(ensemble, x, y, args.batch_size, flip=flip)
     print(f"{len(y)} images: {test_set}")
-    print(f"{'model':<20} {'accuracy':>9} {'img/s':>8}")
-    for m in result["models"]:
-        print(f"{m['name']:<20} {m['accuracy']:>9.4f} {m['img_per_s']:>8.1f}")
-    e = result["ensemble"]
     label = f"ensemble ({len(result['models'])})"
-    print(f"{label:<20} {e['accuracy']:>9.4f} {e['img_per_s']:>8.1f}")
+    rows = [*result["models"], {"name": label, **result["ensemble"]}]
+    flip_head = f" {'flip TTA':>9}" if flip else ""
+    print(f"{'model':<20} {'accuracy':>9}{flip_head} {'img/s':>8}")
+    for m in rows:
+        flip_col = f" {m['accuracy_flip']:>9.4f}" if flip else ""
+        print(f"{m['name']:<20} {m['accuracy']:>9.4f}{flip_col} {m['img_per_s']:>8.1f}")
+    e = result["ensemble"]
     if args.write_manifest:
         manifest = read_manifest(path)
         measured = {m["name"]: m for m in result["models"]}
         for entry in manifest["models"]:
             entry.update(
                 test_accuracy=measured[entry["name"]]["accuracy"],
+                test_accuracy_flip_tta=measured[entry["name"]]["accuracy_flip"],
                 test_set=test_set,
                 test_images=len(y),
             )
@@ -131,6 +147,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
             "members": list(ensemble.names),
             "rule": "argmax of the mean of the members' softmax",
             "test_accuracy": e["accuracy"],
+            "test_accuracy_flip_tta": e["accuracy_flip"],
             "test_set": test_set,
             "test_images": len(y),
         }
@@ -152,14 +169,20 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``autodl-design predict IMG...``: class and probability of each image."""
     from autodl_design.inference import classify, load_exported
-    from autodl_design.pretrained import load_ensemble, resolve_manifest
+    from autodl_design.pretrained import PretrainedError, load_ensemble, resolve_manifest
 
     _cpu(args)
     if args.exported:
         model = load_exported(args.exported, backend=args.backend, num_threads=args.threads)
+        if args.tta is not None and args.tta != model.tta:
+            raise PretrainedError(
+                f"{args.exported} was exported with tta {model.tta!r}, not {args.tta!r}: "
+                f"export again with --tta {args.tta} or leave --tta out"
+            )
     else:
         model = load_ensemble(resolve_manifest(args.manifest))
         model.engine = args.engine
+        model.tta = args.tta or "none"
     width = max(len(str(p)) for p in args.images)
     for row in classify(model, args.images, args.batch_size):
         print(f"{row['path']:<{width}}  {row['class']:<12} {row['probability']:.3f}")
@@ -172,11 +195,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from autodl_design.pretrained import load_ensemble, resolve_manifest
 
     ensemble = load_ensemble(resolve_manifest(args.manifest))
+    ensemble.tta = args.tta
     out = export_ensemble(ensemble, args.output)
     s, c = ensemble.image_size, ensemble.channels
     x = np.random.default_rng(0).integers(0, 256, (8, s, s, c), dtype=np.uint8)
     diff = np.abs(load_exported(out).predict_proba(x) - ensemble.predict_proba(x)).max()
-    print(f"exported {len(ensemble.names)} models to {out}; reloaded: max |diff| {diff:.2e}")
+    tta = "" if ensemble.tta == "none" else f" with {ensemble.tta} TTA"
+    print(f"exported {len(ensemble.names)} models{tta} to {out}; reloaded: max |diff| {diff:.2e}")
     return 0
 
 
@@ -227,6 +252,12 @@ def register(
     _common(p)
     p.add_argument("--data", default="bundled", help="'bundled' (default), CIFAR-10 or folder")
     p.add_argument("--limit", type=int, help="evaluate a seeded random subset of N images")
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="flip: also measure flip test-time augmentation (--write-manifest: always)",
+    )
     p.add_argument("--write-manifest", action="store_true", help="store the measured accuracies")
     p.set_defaults(func=cmd_ensemble)
 
@@ -237,11 +268,19 @@ def register(
     p.add_argument(
         "--backend", choices=["jit", "predictor"], default="jit", help="how to run --exported"
     )
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        help="flip: average over each image and its mirror (default none; --exported: as exported)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("export", help="save the ensemble for Paddle Inference")
     p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
     p.add_argument("--output", required=True, help="directory for the exported model")
+    p.add_argument(
+        "--tta", choices=TTA_MODES, default="none", help="flip: bake flip TTA into the program"
+    )
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser("add-pretrained", help="add a finished training run to a manifest")

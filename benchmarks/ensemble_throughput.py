@@ -1,7 +1,7 @@
 """Ensemble inference img/s of the bundled models, per way of running them.
 
     python benchmarks/ensemble_throughput.py [--manifest M] [--images 2500] [--reps 3]
-                                             [--threads 1] [--batch-size 256]
+                                             [--threads 1] [--batch-size 256] [--tta flip]
 
 Each row times ``predict_proba`` of the whole ensemble (all members, averaged softmax) on the
 first ``--images`` of a seeded permutation of the bundled CIFAR-10 test split:
@@ -13,6 +13,9 @@ first ``--images`` of a seeded permutation of the bundled CIFAR-10 test split:
 * ``exported-predictor``: the exported ensemble (``autodl-design export``), one Paddle
   Inference predictor with oneDNN built once before timing; ``exported-jit`` the same file
   through ``paddle.jit.load``.
+
+With ``--tta flip`` every way averages each member over the image and its mirror (the export
+included): twice the work per image.
 
 Before timing, each row's probabilities are checked against ``dygraph``'s (max abs difference
 < 1e-4). Prints per row the median img/s over ``--reps`` runs (and min-max), and the ratio to
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--tta", choices=["none", "flip"], default="none")
     args = p.parse_args(argv)
 
     from autodl_design.data import load_test_set
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_threads(args.threads)
     ensemble = load_ensemble(resolve_manifest(args.manifest))
+    ensemble.tta = args.tta
     x, _, _ = load_test_set("bundled", image_size=ensemble.image_size, channels=ensemble.channels)
     x = x[seeded_subset(len(x), args.images)]
     tmp = tempfile.TemporaryDirectory(prefix="autodl-bench-export-")
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"{len(ensemble.names)} models ({', '.join(ensemble.names)}), {len(x)} images, "
-        f"batch {args.batch_size}, {args.threads} thread(s), median of {args.reps}"
+        f"batch {args.batch_size}, {args.threads} thread(s), tta {args.tta}, median of {args.reps}"
     )
     print(f"{'way':<20} {'img/s':>8} {'min-max':>15} {'vs dygraph':>10}")
     base = None

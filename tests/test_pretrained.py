@@ -131,6 +131,36 @@ def test_ensemble_averages_member_softmax(built):
     assert np.array_equal(ensemble.predict(x), proba.argmax(axis=1))
 
 
+def test_flip_tta_averages_each_member_over_the_image_and_its_mirror(built):
+    ensemble = load_ensemble(built[1])
+    ensemble.tta = "flip"
+    x, _ = tiny_images(3, 7)
+    mirror = x[:, :, ::-1]
+    members = ensemble.member_probabilities(x)
+    for net, probs in zip(ensemble.networks, members, strict=True):
+        views = softmax(predict(net, x, 64)) + softmax(predict(net, mirror.copy(), 64))
+        np.testing.assert_allclose(probs, views / 2, atol=1e-6)
+    # averaging over both views makes the prediction blind to a mirrored input
+    np.testing.assert_allclose(ensemble.predict_proba(mirror.copy()), members.mean(0), atol=1e-6)
+    ensemble.tta = "rotate"
+    with pytest.raises(ValueError, match="tta must be one of none, flip"):
+        ensemble.predict_proba(x)
+
+
+def test_an_export_with_flip_tta_reloads_with_it(built, tmp_path):
+    ensemble = load_ensemble(built[1])
+    ensemble.tta = "flip"
+    out = export_ensemble(ensemble, tmp_path / "exported")
+    x, _ = tiny_images(4, 9)
+    expected = ensemble.predict_proba(x)
+    for backend in ("jit", "predictor"):
+        reloaded = load_exported(out, backend=backend)
+        assert reloaded.tta == "flip"
+        assert np.abs(reloaded.predict_proba(x, batch_size=5) - expected).max() < 1e-4
+    ensemble.tta = "none"
+    assert np.abs(ensemble.predict_proba(x) - expected).max() > 1e-4
+
+
 def test_export_and_reload_give_the_same_predictions(built, tmp_path):
     ensemble = load_ensemble(built[1])
     out = export_ensemble(ensemble, tmp_path / "exported")
@@ -192,6 +222,14 @@ def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     ensemble = load_ensemble(manifest)
     expected = float(np.mean(ensemble.predict(x) == y))
     assert m["ensemble"]["test_accuracy"] == pytest.approx(expected)
+    ensemble.tta = "flip"
+    flipped = ensemble.member_probabilities(x)
+    assert m["ensemble"]["test_accuracy_flip_tta"] == pytest.approx(
+        float(np.mean(flipped.mean(0).argmax(1) == y))
+    )
+    for e, probs in zip(m["models"], flipped, strict=True):
+        assert e["test_accuracy_flip_tta"] == pytest.approx(float(np.mean(probs.argmax(1) == y)))
+    ensemble.tta = "none"
     assert m["ensemble"]["test_images"] == 15
     assert all(e["test_images"] == 15 for e in m["models"])
     # the fixed check slice (all 15 images here) the bundled-model test recomputes
@@ -217,6 +255,15 @@ def test_predict_export_and_add_commands(built, manifest, tmp_path, capsys):
     assert "max |diff|" in capsys.readouterr().out
     assert run_cli("predict", "--exported", tmp_path / "exp", image) == 0
     assert capsys.readouterr().out.strip() == line
+    with pytest.raises(PretrainedError, match="exported with tta 'none', not 'flip'"):
+        run_cli("predict", "--exported", tmp_path / "exp", image, "--tta", "flip")
+    flip_dir = tmp_path / "ef"
+    assert run_cli("export", "--manifest", manifest, "--output", flip_dir, "--tta", "flip") == 0
+    assert "with flip TTA" in capsys.readouterr().out
+    assert run_cli("predict", "--manifest", manifest, image, "--tta", "flip") == 0
+    flip_line = capsys.readouterr().out.strip()
+    assert run_cli("predict", "--exported", flip_dir, image) == 0
+    assert capsys.readouterr().out.strip() == flip_line
     run_dir = built[0] / "run_alpha"
     with pytest.raises(PretrainedError, match="already has a model named 'alpha'"):
         run_cli("add-pretrained", run_dir, "--name", "alpha", "--manifest", manifest)
@@ -241,6 +288,12 @@ def test_ensemble_throughput_benchmark_runs_every_way(built, capsys):
         "exported-jit",
     ]
     assert rows[0].endswith("1.00x")
+    # with flip TTA every way (the export included) agrees with dygraph's, or main() exits
+    assert (
+        bench.main(["--manifest", str(built[1]), "--images", "8", "--reps", "1", "--tta", "flip"])
+        == 0
+    )
+    assert "tta flip" in capsys.readouterr().out
 
 
 def test_table_counts_the_epochs_of_every_stage():
