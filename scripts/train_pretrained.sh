@@ -1,43 +1,84 @@
 #!/usr/bin/env bash
-# Train the bundled models' architectures (pretrained/archs/NAME.json) one after another with
-# the current recipe, configs/train_cifar10_w32c3.yaml, each into runs/pretrained-w32c3/NAME,
-# resuming any run already started and skipping finished ones and models already in pretrained/.
+# Train the bundled models' architectures (pretrained/archs/NAME.json) one after another, each with
+# its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config), into
+# runs/pretrained-TAG/NAME (TAG: the config's name without train_cifar10_, e.g. w32c3), resuming
+# any run already started and skipping finished ones and models already in pretrained/.
 # Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
-#                                                 # (m1 m6 m2 | m5 m3 m4: the cheaper first)
+#                                                 # (m1 m6 m2 | m5 m4 m3)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
-#       bash scripts/train_pretrained.sh m4       # another recipe (here the second one, two cells
-#                                                 # per stage), into its own run directories
+#       bash scripts/train_pretrained.sh m4       # another recipe than the plan's, for every model
+#                                                 # named (STAGE2_CONFIG= : no second stage)
 #
-#   bash scripts/train_pretrained.sh --save       # copy every run's progress into SAVED_ROOT and
-#                                                 # commit it (see below)
+#   bash scripts/train_pretrained.sh --save       # copy every run's progress into
+#                                                 # pretrained/in-progress/ and commit it (below)
 #
-# Runs live in OUT_ROOT (runs/, not in git), and a machine's processes and untracked files do not
-# outlive its session, so a training of many hours is carried across sessions in git: `--save`
-# copies each run's checkpoint, log, VisualDL records and, once finished, weights and metrics into
-# SAVED_ROOT (default pretrained/in-progress/<OUT_ROOT's name>, 4-7 MB a checkpoint) and commits that
-# folder alone; a run directory missing from OUT_ROOT is restored from there before it resumes.
-# Run it shortly before a session ends (the steps since the run's last checkpoint are lost).
+# Runs live in runs/ (not in git), and a machine's processes and untracked files do not outlive
+# its session, so a training of many hours is carried across sessions in git: `--save` copies
+# each run's checkpoint, log, VisualDL records and, once finished, weights and metrics into
+# pretrained/in-progress/<run root's name>/ (4-7 MB a checkpoint) and commits that folder alone;
+# a run directory missing from runs/ is restored from there before it resumes. Run it shortly
+# before a session ends (the steps since the run's last checkpoint are lost).
 #
-# Progress: tail -f runs/pretrained-w32c3/*/train.log. Each finished model with a test accuracy of at
+# Progress: tail -f runs/pretrained-*/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
-# A model below the bar trains a second stage from its own weights with STAGE2_CONFIG (default
-# configs/train_cifar10_w32c3_stage2.yaml; empty: none) into NAME-stage2, which is then published
-# by the same rule; the recipe in the manifest records both stages.
+# A model below the bar trains a second stage from its own weights with its plan's second-stage
+# config into NAME-stage2 (same run root), which is then published by the same rule; the recipe
+# in the manifest records both stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
-CONFIG=${CONFIG:-configs/train_cifar10_w32c3.yaml}
-STAGE2_CONFIG=${STAGE2_CONFIG-configs/train_cifar10_w32c3_stage2.yaml}
-OUT_ROOT=${OUT_ROOT:-runs/pretrained-w32c3}
-OUT_ROOT=${OUT_ROOT%/}
+PLAN=${PLAN:-configs/pretrained_plan.txt}
+DEFAULT_CONFIG=configs/train_cifar10_w32c3.yaml  # for a model the plan does not list
+DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
-SAVED_ROOT=${SAVED_ROOT:-pretrained/in-progress/$(basename "$OUT_ROOT")}
+SAVED_TOP=pretrained/in-progress
+
+# Field $2 (1: first-stage config, 2: second-stage config, "-" for none) of model $1's plan line.
+plan_field() {
+    [ -f "$PLAN" ] || return 0
+    awk -v name="$1" -v k="$2" '!/^#/ && $1 == name { print $(k + 1); exit }' "$PLAN"
+}
+
+# The first-stage config of model $1: $CONFIG if set, else its plan's, else the default.
+config_of() {
+    local c
+    c=${CONFIG:-$(plan_field "$1" 1)}
+    echo "${c:-$DEFAULT_CONFIG}"
+}
+
+# The second-stage config of model $1 (empty: none): $STAGE2_CONFIG if set (even empty), else
+# its plan's, else the default.
+stage2_config_of() {
+    if [ -n "${STAGE2_CONFIG+set}" ]; then
+        echo "$STAGE2_CONFIG"
+        return
+    fi
+    local c
+    c=$(plan_field "$1" 2)
+    [ "$c" = - ] && c="" || c=${c:-$DEFAULT_STAGE2_CONFIG}
+    echo "$c"
+}
+
+# The run root of first-stage config $1: $OUT_ROOT if set, else runs/pretrained-TAG.
+root_of() {
+    if [ -n "${OUT_ROOT:-}" ]; then
+        echo "${OUT_ROOT%/}"
+        return
+    fi
+    local tag
+    tag=$(basename "$1" .yaml)
+    echo "runs/pretrained-${tag#train_cifar10_}"
+}
+
+saved_root_of() {
+    echo "${SAVED_ROOT:-$SAVED_TOP/$(basename "$1")}"
+}
 
 # Succeeds if the finished run in $1 reached the bar; says so either way.
 reached_bar() {
@@ -70,7 +111,7 @@ publish() {
         flock 9
         "$CLI" add-pretrained "$run" --name "$name"
         "$CLI" ensemble --write-manifest
-    ) 9> "$OUT_ROOT/.publish.lock"
+    ) 9> runs/.publish.lock
 }
 
 # Copy what resuming or publishing run directory $1 needs into $2, and its VisualDL records so
@@ -87,43 +128,71 @@ save_run() {
         | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
 }
 
-# Save every run of OUT_ROOT into SAVED_ROOT and commit that folder (only). The saved copy of a
-# run is dropped once its model is published in a commit, not before: a model published but not
-# yet committed is restored and published again on the next machine.
-save_all() {
-    local dir name summary=""
-    for dir in "$SAVED_ROOT"/*/ "$OUT_ROOT"/*/; do
+# Save every run of run root $1 into its saved root; prints one line per run saved or dropped.
+# The saved copy of a run is dropped once its model is published in a commit, not before: a model
+# published but not yet committed is restored and published again on the next machine.
+save_root() {
+    local root=$1 saved dir name
+    saved=$(saved_root_of "$root")
+    for dir in "$saved"/*/ "$root"/*/; do
         name=$(basename "$dir")
         if published_in_git "${name%-stage2}"; then
-            [ -d "$SAVED_ROOT/$name" ] && summary+="$name: dropped (published)"$'\n'
-            rm -rf "${SAVED_ROOT:?}/$name"
-        elif [ "${dir%/*/}" = "$OUT_ROOT" ] && [ -f "$dir/train.log" ]; then
-            summary+="$(save_run "${dir%/}" "$SAVED_ROOT/$name")"$'\n'
+            [ -d "$saved/$name" ] && echo "$name: dropped (published)"
+            rm -rf "${saved:?}/$name"
+        elif [ "${dir%/*/}" = "$root" ] && [ -f "$dir/train.log" ]; then
+            save_run "${dir%/}" "$saved/$name"
         fi
     done
-    printf '%s' "$summary"
-    if [ ! -d "$SAVED_ROOT" ] && [ -z "$(git ls-files -- "$SAVED_ROOT")" ]; then
+}
+
+# Save the runs of every run root ($OUT_ROOT, or all of runs/pretrained-* and those saved
+# before) and commit the saved folders (only).
+save_all() {
+    local roots=() root summary="" lines saved_dirs=()
+    if [ -n "${OUT_ROOT:-}" ]; then
+        roots=("${OUT_ROOT%/}")
+    else
+        for root in runs/pretrained-*/ "$SAVED_TOP"/*/; do
+            [ -d "$root" ] || continue
+            root="runs/$(basename "$root")"
+            [[ " ${roots[*]} " == *" $root "* ]] || roots+=("$root")
+        done
+    fi
+    for root in "${roots[@]}"; do
+        lines=$(save_root "$root")
+        [ -n "$lines" ] || continue
+        printf '%s\n' "$lines"
+        summary+="${summary:+; }($(basename "$root")) $(printf '%s' "$lines" | paste -sd ';' \
+            | sed 's/;/; /g')"
+    done
+    for root in "${roots[@]}"; do
+        saved=$(saved_root_of "$root")
+        if [ -d "$saved" ] || [ -n "$(git ls-files -- "$saved")" ]; then
+            saved_dirs+=("$saved")
+        fi
+    done
+    if [ ${#saved_dirs[@]} -eq 0 ]; then
         echo "nothing to save"
         return 0
     fi
-    git add -A -- "$SAVED_ROOT"
-    if git diff --cached --quiet -- "$SAVED_ROOT"; then
-        echo "nothing new to commit in $SAVED_ROOT"
+    git add -A -- "${saved_dirs[@]}"
+    if git diff --cached --quiet -- "${saved_dirs[@]}"; then
+        echo "nothing new to commit in ${saved_dirs[*]}"
         return 0
     fi
-    summary=$(printf '%s' "$summary" | paste -sd ';' | sed 's/;/; /g')
-    git commit -q -m "Training progress saved ($(basename "$OUT_ROOT")): $summary" \
-        -- "$SAVED_ROOT"
+    git commit -q -m "Training progress saved: $summary" -- "${saved_dirs[@]}"
     git log -1 --format='committed %h %s'
 }
 
-# Train (or resume, or skip if finished) architecture $1 into run directory $2; extra args after.
+# Train (or resume, or skip if finished) architecture $1 into run directory $2 of run root $3
+# with config $4; extra args after.
 train_run() {
-    local name=$1 out=$2 config=$3
-    local saved="$SAVED_ROOT/$(basename "$out")"
-    shift 3
+    local name=$1 out=$2 root=$3 config=$4
+    local saved
+    saved="$(saved_root_of "$root")/$(basename "$out")"
+    shift 4
     if [ ! -e "$out" ] && [ -d "$saved" ]; then
-        echo "$name: restoring $out from $SAVED_ROOT"
+        echo "$name: restoring $out from $saved"
         mkdir -p "$out"
         cp -r "$saved"/. "$out/"
     fi
@@ -143,26 +212,29 @@ if [ "${1:-}" = --save ]; then
     exit 0
 fi
 
+mkdir -p runs
 if [ $# -eq 0 ]; then
-    mkdir -p "$OUT_ROOT"
-    bash "$0" m1 m6 m2 > "$OUT_ROOT/queue-a.log" 2>&1 &
-    bash "$0" m5 m3 m4 > "$OUT_ROOT/queue-b.log" 2>&1 &
-    echo "two queues started: $OUT_ROOT/queue-a.log, $OUT_ROOT/queue-b.log"
+    bash "$0" m1 m6 m2 >> runs/queue-a.log 2>&1 &
+    bash "$0" m5 m4 m3 >> runs/queue-b.log 2>&1 &
+    echo "two queues started: runs/queue-a.log, runs/queue-b.log"
     wait
     exit 0
 fi
 
 for name in "$@"; do
     published "$name" && { echo "$name: in pretrained/ already"; continue; }
-    out="$OUT_ROOT/$name"
-    train_run "$name" "$out" "$CONFIG"
+    config=$(config_of "$name")
+    root=$(root_of "$config")
+    out="$root/$name"
+    train_run "$name" "$out" "$root" "$config"
     if reached_bar "$out"; then
         publish "$name" "$out"
         continue
     fi
-    [ -n "$STAGE2_CONFIG" ] || { echo "$name: not added to pretrained/"; continue; }
-    stage2="$OUT_ROOT/$name-stage2"
-    train_run "$name" "$stage2" "$STAGE2_CONFIG" -o "init_from=$out/model.pdparams"
+    stage2_config=$(stage2_config_of "$name")
+    [ -n "$stage2_config" ] || { echo "$name: not added to pretrained/"; continue; }
+    stage2="$root/$name-stage2"
+    train_run "$name" "$stage2" "$root" "$stage2_config" -o "init_from=$out/model.pdparams"
     if reached_bar "$stage2"; then
         publish "$name" "$stage2"
     else

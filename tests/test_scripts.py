@@ -120,7 +120,7 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
     assert "m1: epoch 3/40 done" in out
     saved = "pretrained/in-progress/pretrained-w32c3/m1"
     assert git(first, "show", "--name-only", "--format=%s", "HEAD").split("\n")[0] == (
-        "Training progress saved (pretrained-w32c3): m1: epoch 3/40 done"
+        "Training progress saved: (pretrained-w32c3) m1: epoch 3/40 done"
     )
     assert git(first, "diff", "--cached", "--name-only").split() == ["notes.txt"]
     assert "nothing new to commit" in run_script(first, "--save")
@@ -155,5 +155,73 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
     assert "m1: dropped (published)" in run_script(second, "--save")
     assert git(second, "ls-files", saved) == ""
     assert git(second, "log", "-1", "--format=%s").strip() == (
-        "Training progress saved (pretrained-w32c3): m1: dropped (published)"
+        "Training progress saved: (pretrained-w32c3) m1: dropped (published)"
     )
+
+
+def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / ".gitignore").write_text("runs/\ncalls.log\n")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "pretrained_plan.txt").write_text(
+        "# model first second\n"
+        "m2  configs/train_cifar10_w32.yaml  configs/train_cifar10_w32_stage2.yaml\n"
+        "m3  configs/train_cifar10_w40.yaml  -\n"
+    )
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "project")
+    (tmp_path / "accs").write_text("m1 0.87\nm1-stage2 0.87\nm2 0.87\nm2-stage2 0.87\nm3 0.87\n")
+
+    out = run_script(tmp_path, "m1", "m2", "m3")
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert calls == [
+        "train --arch pretrained/archs/m1.json -c configs/train_cifar10_w32c3.yaml"
+        " --output runs/pretrained-w32c3/m1",
+        "train --arch pretrained/archs/m1.json -c configs/train_cifar10_w32c3_stage2.yaml"
+        " --output runs/pretrained-w32c3/m1-stage2"
+        " -o init_from=runs/pretrained-w32c3/m1/model.pdparams",
+        "train --arch pretrained/archs/m2.json -c configs/train_cifar10_w32.yaml"
+        " --output runs/pretrained-w32/m2",
+        "train --arch pretrained/archs/m2.json -c configs/train_cifar10_w32_stage2.yaml"
+        " --output runs/pretrained-w32/m2-stage2"
+        " -o init_from=runs/pretrained-w32/m2/model.pdparams",
+        "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w40.yaml"
+        " --output runs/pretrained-w40/m3",
+    ]
+    assert "m3: not added to pretrained/\n" in out
+
+    for run in ("pretrained-w32c3/m1", "pretrained-w32/m2"):
+        (tmp_path / "runs" / run / "train.log").write_text("epoch 2/40 done: train loss 1.0\n")
+    out = run_script(tmp_path, "--save")
+    assert git(tmp_path, "log", "-1", "--format=%s").strip() == (
+        "Training progress saved: (pretrained-w32) m2: epoch 2/40 done, finished; "
+        "(pretrained-w32c3) m1: epoch 2/40 done, finished"
+    )
+    assert git(tmp_path, "ls-files", "pretrained/in-progress").split() == [
+        f"pretrained/in-progress/{run}/{f}"
+        for run in ("pretrained-w32/m2", "pretrained-w32c3/m1")
+        for f in ("metrics.json", "train.log")
+    ]
+    # CONFIG overrides the plan for every model named
+    (tmp_path / "calls.log").unlink()
+    shutil.rmtree(tmp_path / "runs" / "pretrained-w40")
+    env_out = subprocess.run(
+        ["bash", "scripts/train_pretrained.sh", "m3"],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "AUTODL_DESIGN_CLI": str(tmp_path / "cli"),
+            "CONFIG": "configs/train_cifar10_w32c3.yaml",
+            "STAGE2_CONFIG": "",
+            **GIT_IDENTITY,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert env_out.returncode == 0, env_out.stderr
+    assert (tmp_path / "calls.log").read_text().splitlines() == [
+        "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3.yaml"
+        " --output runs/pretrained-w32c3/m3"
+    ]
