@@ -1,9 +1,10 @@
 """Classify a few bundled CIFAR-10 test images with the pretrained ensemble (the Python API).
 
-    python demos/ensemble_predict.py [--manifest pretrained/manifest.yaml] [--count 8]
+    python demos/ensemble_predict.py [--manifest pretrained/manifest.yaml] [--count 8] [--tta flip]
 
 Prints, per image, the true class, each model's guess and the ensemble's guess with its
-probability (the mean of the models' softmax outputs).
+probability (the mean of the models' softmax outputs; with ``--tta flip`` each model's is the
+mean over the image and its mirror).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
     parser.add_argument("--count", type=int, default=8, help="how many test images")
     parser.add_argument("--seed", type=int, default=0, help="which images (seeded choice)")
+    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time aug.")
     args = parser.parse_args(argv)
 
     path = resolve_manifest(args.manifest)
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except PretrainedError as e:
         print(f"{e}\nSee pretrained/README.md for how the models are trained.", file=sys.stderr)
         return 1
+    ensemble.tta = args.tta
     size, channels = ensemble.image_size, ensemble.channels
     x, y, classes = load_test_set("bundled", image_size=size, channels=channels)
     if classes != ensemble.classes:

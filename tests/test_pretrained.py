@@ -12,7 +12,7 @@ from PIL import Image
 
 from autodl_design import pretrained_cli
 from autodl_design.config import load_config
-from autodl_design.data import preprocess
+from autodl_design.data import load_test_set, preprocess
 from autodl_design.evaluator import predict
 from autodl_design.fileio import sha256_file
 from autodl_design.final_training import TrainConfig, TrainData, train
@@ -301,3 +301,32 @@ def test_table_counts_the_epochs_of_every_stage():
     two_stages = {"epochs": 10, "init_stage": {"epochs": 40, "init_stage": None}}
     assert stage_epochs(two_stages) == "40+10"
     assert stage_epochs({"lr": 0.1}) == "?"
+
+
+def test_demo_classifies_bundled_test_images(tmp_path, capsys):
+    """demos/ensemble_predict.py end to end, on a tiny CIFAR-10-shaped model of its own."""
+    x, y, classes = load_test_set("bundled")
+    pick = np.random.default_rng(0).choice(len(y), 40, replace=False)
+    config = load_config(
+        TrainConfig,
+        None,
+        ["network.width=4", "network.stages=2", "epochs=1", "batch_size=20", "visualdl=false"],
+    )
+    data = TrainData(x[pick], y[pick], x[pick[:10]], y[pick[:10]], classes, "bundled")
+    arch = random_architecture(np.random.default_rng(3), 4, edge_prob=0.5)
+    train(arch, config, tmp_path / "run", data=data, log=lambda line: None)
+    manifest = tmp_path / "m" / "manifest.yaml"
+    add_to_manifest(manifest, tmp_path / "run", "tiny")
+    spec = importlib.util.spec_from_file_location(
+        "ensemble_predict", Path(__file__).parents[1] / "demos" / "ensemble_predict.py"
+    )
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    for tta in ("none", "flip"):
+        assert demo.main(["--manifest", str(manifest), "--count", "5", "--tta", tta]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split() == ["truth", "tiny", "ensemble"] and len(lines) == 7
+        assert all(line.split()[0] in classes for line in lines[1:6])
+        assert lines[-1].startswith("ensemble: ") and lines[-1].endswith("/5 correct")
+    assert demo.main(["--manifest", str(tmp_path / "none.yaml")]) == 1
+    assert "manifest not found" in capsys.readouterr().err
