@@ -97,7 +97,7 @@ lists_model() {
 }
 
 published() {
-    lists_model "$1" < pretrained/manifest.yaml 2>/dev/null
+    [ -f pretrained/manifest.yaml ] && lists_model "$1" < pretrained/manifest.yaml
 }
 
 # Succeeds if model $1 is in the committed manifest (then its weights are in git too).
