@@ -17,11 +17,10 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from autodl_design.config import TTA_MODES
 from autodl_design.data import DataError, preprocess
 from autodl_design.data.imaging import decode_image
 from autodl_design.fileio import write_text_atomic
-from autodl_design.pretrained import PretrainedError
+from autodl_design.pretrained import PretrainedError, check_tta
 from autodl_design.static_model import model_file, save_static
 
 if TYPE_CHECKING:
@@ -87,10 +86,8 @@ class EnsembleLayer(paddle.nn.Layer):
 
     def __init__(self, networks: list[paddle.nn.Layer], tta: str = "none") -> None:
         super().__init__()
-        if tta not in TTA_MODES:
-            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
         self.members = paddle.nn.LayerList(networks)
-        self.tta = tta
+        self.tta = check_tta(tta)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         views = [x] if self.tta == "none" else [x, paddle.flip(x, axis=[3])]

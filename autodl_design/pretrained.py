@@ -133,21 +133,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def check_tta(tta: str) -> str:
+    """``tta`` if it is one of :data:`~autodl_design.config.TTA_MODES`, else ValueError."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    return tta
+
+
 def tta_views(x: np.ndarray, tta: str = "none") -> list[np.ndarray]:
     """The views of uint8 images ``x`` ``(N, H, W, C)`` a model sees under ``tta``: ``[x]``, or
     ``[x, mirror of x]`` for ``"flip"`` (horizontal flip, as in training's augmentation)."""
-    if tta not in TTA_MODES:
-        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
-    return [x] if tta == "none" else [x, np.ascontiguousarray(x[:, :, ::-1])]
-
-
-def model_probabilities(
-    net: paddle.nn.Layer, x: np.ndarray, batch_size: int, engine: str = "auto", tta: str = "none"
-) -> np.ndarray:
-    """Softmax float32 ``(N, K)`` of one network on uint8 images ``(N, H, W, C)``, averaged over
-    the views of ``tta`` (see :func:`tta_views`)."""
-    probs = [softmax(predict(net, v, batch_size, engine=engine)) for v in tta_views(x, tta)]
-    return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
+    return [x] if check_tta(tta) == "none" else [x, np.ascontiguousarray(x[:, :, ::-1])]
 
 
 @dataclass
@@ -173,9 +169,12 @@ class Ensemble:
     def member_probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Per-model probabilities float32 ``(M, N, K)`` for uint8 images ``(N, H, W, C)``."""
         self._check_images(x)
+        views = tta_views(x, self.tta)  # once for all members
         return np.stack(
             [
-                model_probabilities(net, x, batch_size, self.engine, self.tta)
+                np.mean(
+                    [softmax(predict(net, v, batch_size, engine=self.engine)) for v in views], 0
+                )
                 for net in self.networks
             ]
         )

@@ -33,6 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 import autodl_design  # noqa: F401  (before paddle: sets the environment PARL/protobuf need)
+from autodl_design.config import TTA_MODES
 
 
 def timed(fn: Callable[[], object], reps: int) -> list[float]:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--tta", choices=["none", "flip"], default="none")
+    p.add_argument("--tta", choices=TTA_MODES, default="none")
     args = p.parse_args(argv)
 
     from autodl_design.data import load_test_set

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 import autodl_design  # noqa: F401  (first: sets up the environment paddle and parl need)
+from autodl_design.config import TTA_MODES
 from autodl_design.data import load_test_set
 from autodl_design.pretrained import PretrainedError, load_ensemble, resolve_manifest
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
     parser.add_argument("--count", type=int, default=8, help="how many test images")
     parser.add_argument("--seed", type=int, default=0, help="which images (seeded choice)")
-    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time aug.")
+    parser.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time aug.")
     args = parser.parse_args(argv)
 
     path = resolve_manifest(args.manifest)

@@ -148,7 +148,7 @@ save_root() {
 # Save the runs of every run root ($OUT_ROOT, or all of runs/pretrained-* and those saved
 # before) and commit the saved folders (only).
 save_all() {
-    local roots=() root summary="" lines saved_dirs=()
+    local roots=() root saved summary="" lines saved_dirs=()
     if [ -n "${OUT_ROOT:-}" ]; then
         roots=("${OUT_ROOT%/}")
     else
@@ -160,16 +160,14 @@ save_all() {
     fi
     for root in "${roots[@]}"; do
         lines=$(save_root "$root")
-        [ -n "$lines" ] || continue
-        printf '%s\n' "$lines"
-        summary+="${summary:+; }($(basename "$root")) $(printf '%s' "$lines" | paste -sd ';' \
-            | sed 's/;/; /g')"
-    done
-    for root in "${roots[@]}"; do
         saved=$(saved_root_of "$root")
         if [ -d "$saved" ] || [ -n "$(git ls-files -- "$saved")" ]; then
             saved_dirs+=("$saved")
         fi
+        [ -n "$lines" ] || continue
+        printf '%s\n' "$lines"
+        summary+="${summary:+; }($(basename "$root")) $(printf '%s' "$lines" | paste -sd ';' \
+            | sed 's/;/; /g')"
     done
     if [ ${#saved_dirs[@]} -eq 0 ]; then
         echo "nothing to save"
@@ -184,13 +182,13 @@ save_all() {
     git log -1 --format='committed %h %s'
 }
 
-# Train (or resume, or skip if finished) architecture $1 into run directory $2 of run root $3
-# with config $4; extra args after.
+# Train (or resume, or skip if finished) architecture $1 into run directory $2 (in its run root)
+# with config $3; extra args after.
 train_run() {
-    local name=$1 out=$2 root=$3 config=$4
+    local name=$1 out=$2 config=$3
     local saved
-    saved="$(saved_root_of "$root")/$(basename "$out")"
-    shift 4
+    saved="$(saved_root_of "$(dirname "$out")")/$(basename "$out")"
+    shift 3
     if [ ! -e "$out" ] && [ -d "$saved" ]; then
         echo "$name: restoring $out from $saved"
         mkdir -p "$out"
@@ -226,7 +224,7 @@ for name in "$@"; do
     config=$(config_of "$name")
     root=$(root_of "$config")
     out="$root/$name"
-    train_run "$name" "$out" "$root" "$config"
+    train_run "$name" "$out" "$config"
     if reached_bar "$out"; then
         publish "$name" "$out"
         continue
@@ -234,7 +232,7 @@ for name in "$@"; do
     stage2_config=$(stage2_config_of "$name")
     [ -n "$stage2_config" ] || { echo "$name: not added to pretrained/"; continue; }
     stage2="$root/$name-stage2"
-    train_run "$name" "$stage2" "$root" "$stage2_config" -o "init_from=$out/model.pdparams"
+    train_run "$name" "$stage2" "$stage2_config" -o "init_from=$out/model.pdparams"
     if reached_bar "$stage2"; then
         publish "$name" "$stage2"
     else
