@@ -13,6 +13,7 @@
 #       bash scripts/train_pretrained.sh m4       # another recipe than the plan's, for every model
 #                                                 # named (STAGE2_CONFIG= : no second stage)
 #
+#   bash scripts/train_pretrained.sh --status     # where each model stands (or --status m4)
 #   bash scripts/train_pretrained.sh --save       # copy every run's progress into
 #                                                 # pretrained/in-progress/ and commit it (below)
 #
@@ -23,7 +24,7 @@
 # a run directory missing from runs/ is restored from there before it resumes. Run it shortly
 # before a session ends (the steps since the run's last checkpoint are lost).
 #
-# Progress: tail -f runs/pretrained-*/*/train.log. Each finished model with a test accuracy of at
+# Progress: --status, or tail -f runs/pretrained-*/*/train.log. Each finished model with a test accuracy of at
 # least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
@@ -182,6 +183,68 @@ save_all() {
     git log -1 --format='committed %h %s'
 }
 
+# One line on run directory $1 of model $2 (its saved copy $3 stands in when runs/ lacks it).
+run_status() {
+    local dir=$1 name=$2 saved=$3 where=$1 pid="" p
+    if [ ! -d "$dir" ] && [ -d "$saved" ]; then
+        where="$saved (saved copy)"
+        dir=$saved
+    fi
+    if command -v pgrep > /dev/null; then
+        # run paths are relative: a trainer of this tree also runs in it
+        for p in $(pgrep -f -- " train .*--output $1( |$)" || true); do
+            [ "$(readlink "/proc/$p/cwd" || true)" = "$(pwd -P)" ] && pid=$p && break
+        done
+    fi
+    python3 - "$dir" "$MIN_TEST_ACC" "$name" "$where" "$pid" <<'PY'
+import json, os, re, sys
+run, bar, name, where, pid = sys.argv[1:]
+state = "not started"
+if os.path.isfile(f"{run}/metrics.json"):
+    acc = json.load(open(f"{run}/metrics.json"))["test_acc"]
+    state = f"finished: test accuracy {acc:.4f} ({'>=' if acc >= float(bar) else '<'} {bar})"
+elif os.path.isfile(f"{run}/train.log"):
+    state, done, step, epoch_s = "started, nothing logged yet", None, None, None
+    for line in open(f"{run}/train.log"):
+        if m := re.match(r"epoch (\d+)/(\d+) done:.* \(([\d.]+)s,", line):
+            done, step, epoch_s = (int(m[1]), int(m[2])), None, float(m[3])
+            state = f"epoch {m[1]}/{m[2]} done"
+        elif m := re.match(r"epoch (\d+)/(\d+) step (\d+)/(\d+) .* ([\d.]+) img/s", line):
+            step = tuple(int(m[i]) for i in range(1, 5))
+            state = f"epoch {m[1]}/{m[2]} step {m[3]}/{m[4]} ({m[5]} img/s)"
+        elif m := re.match(r"resumed .* at epoch (\d+) step (\d+)", line):
+            step, state = None, f"resumed at epoch {m[1]} step {m[2]}"
+    if epoch_s is not None:
+        # The last whole epoch's pace, over the epochs and steps still to run.
+        left = (done[1] - done[0]) * epoch_s
+        if step is not None:
+            e, n, s, per = step
+            left = ((n - e) + (per - s) / per) * epoch_s
+        state += f", ~{left / 3600:.1f} h to go"
+if pid:
+    state += f", training (pid {pid})"
+print(f"{name:<4} {where:<40} {state}")
+PY
+}
+
+# Where each model named (default m1..m6) stands: published, or each run's progress.
+status() {
+    local names=("$@") name root saved
+    [ ${#names[@]} -gt 0 ] || names=(m1 m2 m3 m4 m5 m6)
+    for name in "${names[@]}"; do
+        if published "$name"; then
+            echo "$name  in pretrained/ (pretrained/manifest.yaml)"
+            continue
+        fi
+        root=$(root_of "$(config_of "$name")")
+        saved=$(saved_root_of "$root")
+        run_status "$root/$name" "$name" "$saved/$name"
+        if [ -d "$root/$name-stage2" ] || [ -d "$saved/$name-stage2" ]; then
+            run_status "$root/$name-stage2" "$name" "$saved/$name-stage2"
+        fi
+    done
+}
+
 # Train (or resume, or skip if finished) architecture $1 into run directory $2 (in its run root)
 # with config $3; extra args after.
 train_run() {
@@ -205,6 +268,11 @@ train_run() {
         "${resume[@]}"
 }
 
+if [ "${1:-}" = --status ]; then
+    shift
+    status "$@"
+    exit 0
+fi
 if [ "${1:-}" = --save ]; then
     save_all
     exit 0

@@ -225,3 +225,57 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
         "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3.yaml"
         " --output runs/pretrained-w32c3/m3"
     ]
+
+
+def test_status_tells_each_run_where_it_stands(tmp_path):
+    make_tree(tmp_path)
+    runs = tmp_path / "runs" / "pretrained-w32c3"
+    (runs / "m1").mkdir(parents=True)
+    (runs / "m1" / "metrics.json").write_text('{"test_acc": 0.8763}')
+    # m1's second stage is only in its saved copy (a new machine before the queue restored it)
+    saved = tmp_path / "pretrained" / "in-progress" / "pretrained-w32c3" / "m1-stage2"
+    saved.mkdir(parents=True)
+    (saved / "train.log").write_text(
+        "epoch 2/10 done: train loss 0.79 acc 0.879 lr 0.018 37.3 img/s (1200.0s, 2.7 h to go)\n"
+        "resumed runs/pretrained-w32c3/m1-stage2/checkpoint.pdckpt at epoch 3 step 0\n"
+        "epoch 3/10 step 200/400 loss 0.7 acc 0.89 lr 0.018 40.0 img/s\n"
+    )
+    (runs / "m4").mkdir()
+    (runs / "m4" / "train.log").write_text(
+        "epoch 1/40 done: train loss 1.3 acc 0.6 lr 0.1 38.0 img/s (3600.0s, 39.0 h to go)\n"
+        "resumed runs/pretrained-w32c3/m4/checkpoint.pdckpt at epoch 2 step 18\n"
+    )
+    (tmp_path / "pretrained" / "manifest.yaml").write_text("models:\n- name: m2\n")
+    # a training process of m4 in this tree (its command line and working directory matter)
+    trainer = subprocess.Popen(
+        ["bash", "-c", "exec -a 'cli train --output runs/pretrained-w32c3/m4 --resume' sleep 60"],
+        cwd=tmp_path,
+    )
+    try:
+        lines = run_script(tmp_path, "--status").splitlines()
+    finally:
+        trainer.kill()
+        trainer.wait()
+    assert [line.split()[:2] for line in lines] == [
+        ["m1", "runs/pretrained-w32c3/m1"],
+        ["m1", "pretrained/in-progress/pretrained-w32c3/m1-stage2"],
+        ["m2", "in"],
+        ["m3", "runs/pretrained-w32c3/m3"],
+        ["m4", "runs/pretrained-w32c3/m4"],
+        ["m5", "runs/pretrained-w32c3/m5"],
+        ["m6", "runs/pretrained-w32c3/m6"],
+    ]
+    assert lines[0].endswith("finished: test accuracy 0.8763 (< 0.88)")
+    # 7.5 epochs left at the last whole epoch's 1200 s
+    assert lines[1].endswith("(saved copy) epoch 3/10 step 200/400 (40.0 img/s), ~2.5 h to go")
+    assert lines[2] == "m2  in pretrained/ (pretrained/manifest.yaml)"
+    assert lines[3].endswith("not started")
+    assert lines[4].endswith(
+        f"resumed at epoch 2 step 18, ~39.0 h to go, training (pid {trainer.pid})"
+    )
+    assert run_script(tmp_path, "--status", "m5").split() == [
+        "m5",
+        "runs/pretrained-w32c3/m5",
+        "not",
+        "started",
+    ]
