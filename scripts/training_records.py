@@ -1,0 +1,109 @@
+"""Every final training's record in ``docs/training/`` as one Markdown table.
+
+Each finished run of ``autodl-design train`` writes ``metrics.json``; the ones worth keeping are
+copied to ``docs/training/<run>-metrics.json`` (with the run's ``train.log`` beside it). This
+script tabulates them from those files alone (plain JSON, no project code), so the figures a
+reader sees in ``docs/training/README.md`` are the recorded ones, never typed:
+
+    python scripts/training_records.py                  # print the table
+    python scripts/training_records.py --write          # rewrite it in docs/training/README.md
+
+The table sits between ``<!-- training-records -->`` and ``<!-- /training-records -->``.
+A second stage (trained from the weights of an earlier run: ``init_stage`` in the record)
+shows its epochs as ``40+10`` and its hours as its own plus the earlier stages'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAD = (
+    "record",
+    "architecture key",
+    "width / cells per stage",
+    "epochs",
+    "params",
+    "MFLOPs",
+    "hours (1 core)",
+    "train accuracy",
+    "test accuracy",
+)
+BLOCK = re.compile(r"(<!-- training-records -->\n).*?(<!-- /training-records -->)", re.DOTALL)
+
+
+def stages(record: dict) -> list[dict]:
+    """The record's stages, first stage first (a stage-2 record nests its first in init_stage)."""
+    out = []
+    while record:
+        out.append(record)
+        record = record.get("init_stage")
+    return out[::-1]
+
+
+def row(name: str, record: dict) -> str:
+    """One table row for the record of run ``name``; KeyError names a missing field."""
+    chain = stages(record)
+    net = record["config"]["network"]
+    epochs = "+".join(str(s["epochs"]) for s in chain)
+    hours = sum(s["seconds"] for s in chain) / 3600
+    return (
+        f"| {name} | `{record['architecture_key']}` | {net['width']} / {net['cells_per_stage']}"
+        f" | {epochs} | {record['params']:,} | {record['flops'] / 1e6:.1f} | {hours:.1f}"
+        f" | {100 * record['train_acc']:.2f}% | {100 * record['test_acc']:.2f}% "
+        f"({record['test_images']:,} images) |"
+    )
+
+
+def table(folder: Path) -> str:
+    """The Markdown table of every ``*-metrics.json`` in ``folder``, by file name."""
+    rows = ["| " + " | ".join(HEAD) + " |", "|" + " --- |" * len(HEAD)]
+    files = sorted(folder.glob("*-metrics.json"))
+    if not files:
+        raise SystemExit(f"error: no *-metrics.json records in {folder}")
+    for path in files:
+        try:
+            rows.append(row(path.name.removesuffix("-metrics.json"), json.loads(path.read_text())))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise SystemExit(f"error: {path}: not a training record ({err!r})") from None
+    return "\n".join(rows) + "\n"
+
+
+def write(readme: Path, text: str) -> bool:
+    """Replace the marked block of ``readme`` with ``text``; True if the file changed."""
+    old = readme.read_text(encoding="utf-8")
+    new, count = BLOCK.subn(lambda m: m.group(1) + text + m.group(2), old)
+    if not count:
+        raise SystemExit(f"error: {readme} has no <!-- training-records --> block")
+    if new != old:
+        readme.write_text(new, encoding="utf-8")
+    return new != old
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=Path, default=ROOT / "docs" / "training")
+    parser.add_argument(
+        "--write",
+        nargs="?",
+        const=ROOT / "docs" / "training" / "README.md",
+        type=Path,
+        metavar="README",
+        help="rewrite the table in this file (default docs/training/README.md)",
+    )
+    args = parser.parse_args(argv)
+    text = table(args.records)
+    if args.write is None:
+        sys.stdout.write(text)
+    else:
+        changed = write(args.write, text)
+        print(f"{args.write}: {'table rewritten' if changed else 'table already current'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
