@@ -30,7 +30,9 @@
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
 # A model below the bar trains a second stage from its own weights with its plan's second-stage
 # config into NAME-stage2 (same run root), which is then published by the same rule; the recipe
-# in the manifest records both stages.
+# in the manifest records both stages. A training that ends with an error is reported and the
+# queue goes on with its next model (a trainer killed by a signal stops the queue); a failed
+# publication is reported and the run left finished, for a rerun of this script to publish.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
@@ -109,10 +111,30 @@ published_in_git() {
 publish() {
     local name=$1 run=$2
     (
-        flock 9
-        "$CLI" add-pretrained "$run" --name "$name"
-        "$CLI" ensemble --write-manifest
+        flock 9 && "$CLI" add-pretrained "$run" --name "$name" &&
+            "$CLI" ensemble --write-manifest
     ) 9> runs/.publish.lock
+}
+
+# Publish model $1 from finished run $2, or say what failed and go on (the run stays as it is).
+try_publish() {
+    publish "$1" "$2" && return 0
+    echo "$1: publishing $2 failed (exit $?): see the error above; rerun this script to add it," \
+        "or finish by hand with autodl-design add-pretrained / ensemble --write-manifest"
+}
+
+# Train run $2 of model $1 (train_run's arguments); on an error exit say so and fail, so the
+# queue goes on with its next model; a trainer killed by a signal stops the queue instead.
+try_train() {
+    local rc=0
+    train_run "$@" || rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    if [ "$rc" -gt 128 ]; then
+        echo "$1: trainer killed (exit $rc); this queue stops"
+        exit "$rc"
+    fi
+    echo "$1: training $2 failed (exit $rc): see $2/train.log; going on with the next model"
+    return 1
 }
 
 # Copy what resuming or publishing run directory $1 needs into $2, and its VisualDL records so
@@ -254,8 +276,7 @@ train_run() {
     shift 3
     if [ ! -e "$out" ] && [ -d "$saved" ]; then
         echo "$name: restoring $out from $saved"
-        mkdir -p "$out"
-        cp -r "$saved"/. "$out/"
+        mkdir -p "$out" && cp -r "$saved"/. "$out/" || return 1
     fi
     if [ -f "$out/metrics.json" ]; then
         echo "$name: finished already ($out/metrics.json)"
@@ -292,17 +313,17 @@ for name in "$@"; do
     config=$(config_of "$name")
     root=$(root_of "$config")
     out="$root/$name"
-    train_run "$name" "$out" "$config"
+    try_train "$name" "$out" "$config" || continue
     if reached_bar "$out"; then
-        publish "$name" "$out"
+        try_publish "$name" "$out"
         continue
     fi
     stage2_config=$(stage2_config_of "$name")
     [ -n "$stage2_config" ] || { echo "$name: not added to pretrained/"; continue; }
     stage2="$root/$name-stage2"
-    train_run "$name" "$stage2" "$stage2_config" -o "init_from=$out/model.pdparams"
+    try_train "$name" "$stage2" "$stage2_config" -o "init_from=$out/model.pdparams" || continue
     if reached_bar "$stage2"; then
-        publish "$name" "$stage2"
+        try_publish "$name" "$stage2"
     else
         echo "$name: not added to pretrained/ after the second stage"
     fi

@@ -18,8 +18,11 @@ train)
     out=""; while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done
     mkdir -p "$out"
     acc=$(grep "^$(basename "$out") " accs | cut -d' ' -f2)
+    [ "$acc" = error ] && { echo "error: diverged" >&2; exit 3; }
+    [ "$acc" = killed ] && kill -TERM $$
     echo "{\\"test_acc\\": $acc}" > "$out/metrics.json";;
 add-pretrained)
+    [ -e refuse_publish ] && { echo "error: weights file unreadable" >&2; exit 4; }
     mkdir -p pretrained; echo "- name: ${@: -1}" >> pretrained/manifest.yaml;;
 esac
 """
@@ -97,6 +100,41 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     again = run_script(tmp_path, "m1", "m2", "m3")
     assert not (tmp_path / "calls.log").exists()  # nothing trained or published twice
     assert "m1: in pretrained/ already" in again and "m2: in pretrained/ already" in again
+
+
+def test_a_failed_training_or_publication_is_reported_and_the_queue_goes_on(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "accs").write_text("m1 error\nm2 0.87\nm2-stage2 error\nm3 0.89\nm4 0.9\n")
+    (tmp_path / "refuse_publish").write_text("")
+    out = run_script(tmp_path, "m1", "m2", "m3")
+    assert "m1: training runs/pretrained-w32c3/m1 failed (exit 3)" in out
+    assert "m2: training runs/pretrained-w32c3/m2-stage2 failed (exit 3)" in out
+    assert "m3: publishing runs/pretrained-w32c3/m3 failed (exit 4)" in out
+    calls = [c.split()[0] for c in (tmp_path / "calls.log").read_text().splitlines()]
+    assert calls == ["train", "train", "train", "train", "add-pretrained"]
+    assert not (tmp_path / "pretrained" / "manifest.yaml").exists()
+
+    (tmp_path / "refuse_publish").unlink()  # a rerun publishes the finished m3, trains no more
+    (tmp_path / "calls.log").unlink()
+    out = run_script(tmp_path, "m3")
+    assert (tmp_path / "calls.log").read_text().splitlines() == [
+        "add-pretrained runs/pretrained-w32c3/m3 --name m3",
+        "ensemble --write-manifest",
+    ]
+
+    # a trainer killed by a signal (as at the end of a session) stops the queue
+    (tmp_path / "accs").write_text("m5 killed\nm4 0.9\n")
+    proc = subprocess.run(
+        ["bash", "scripts/train_pretrained.sh", "m5", "m4"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "AUTODL_DESIGN_CLI": str(tmp_path / "cli")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 143
+    assert "m5: trainer killed (exit 143); this queue stops" in proc.stdout
+    assert "pretrained/archs/m4.json" not in (tmp_path / "calls.log").read_text()
 
 
 def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
