@@ -24,8 +24,8 @@
 # a run directory missing from runs/ is restored from there before it resumes. Run it shortly
 # before a session ends (the steps since the run's last checkpoint are lost).
 #
-# Progress: --status, or tail -f runs/pretrained-*/*/train.log. Each finished model with a test accuracy of at
-# least MIN_TEST_ACC (default 0.88) is copied into pretrained/
+# Progress: --status, or tail -f runs/pretrained-*/*/train.log. Each finished model with a test
+# accuracy of at least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
 # --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
 # A model below the bar trains a second stage from its own weights with its plan's second-stage
