@@ -2,7 +2,7 @@
 
 Each finished run of ``autodl-design train`` writes ``metrics.json``; the ones worth keeping are
 copied to ``docs/training/<run>-metrics.json`` (with the run's ``train.log`` beside it). This
-script tabulates them from those files alone (plain JSON, no project code), so the figures a
+script tabulates them from those files alone, so the figures a
 reader sees in ``docs/training/README.md`` are the recorded ones, never typed:
 
     python scripts/training_records.py                  # print the table
@@ -20,6 +20,9 @@ import json
 import re
 import sys
 from pathlib import Path
+
+from autodl_design.fileio import write_text_atomic
+from autodl_design.manifest_table import stage_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = (
@@ -49,7 +52,7 @@ def row(name: str, record: dict) -> str:
     """One table row for the record of run ``name``; KeyError names a missing field."""
     chain = stages(record)
     net = record["config"]["network"]
-    epochs = "+".join(str(s["epochs"]) for s in chain)
+    epochs = stage_epochs(record)
     hours = sum(s["seconds"] for s in chain) / 3600
     return (
         f"| {name} | `{record['architecture_key']}` | {net['width']} / {net['cells_per_stage']}"
@@ -80,7 +83,7 @@ def write(readme: Path, text: str) -> bool:
     if not count:
         raise SystemExit(f"error: {readme} has no <!-- training-records --> block")
     if new != old:
-        readme.write_text(new, encoding="utf-8")
+        write_text_atomic(readme, new)
     return new != old
 
 
