@@ -67,14 +67,20 @@ _TEXT = {
 }
 
 
+def stage_chain(recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stages of a manifest recipe or training record, first stage first: a stage trained
+    from an earlier run's weights nests that run's recipe or record in ``init_stage``."""
+    chain = []
+    while recipe:
+        chain.append(recipe)
+        recipe = recipe.get("init_stage")
+    return chain[::-1]
+
+
 def stage_epochs(recipe: dict[str, Any]) -> str:
     """Epochs of a manifest recipe, stage by stage from the first: ``"40"``, or ``"40+10"`` for
     a model trained further from its own weights (``init_stage``)."""
-    epochs = []
-    while recipe:
-        epochs.append(str(recipe.get("epochs", "?")))
-        recipe = recipe.get("init_stage")
-    return "+".join(reversed(epochs))
+    return "+".join(str(stage.get("epochs", "?")) for stage in stage_chain(recipe))
 
 
 def manifest_table(manifest: dict[str, Any], lang: str = "en") -> str:

@@ -2,8 +2,8 @@
 
 Each finished run of ``autodl-design train`` writes ``metrics.json``; the ones worth keeping are
 copied to ``docs/training/<run>-metrics.json`` (with the run's ``train.log`` beside it). This
-script tabulates them from those files alone, so the figures a
-reader sees in ``docs/training/README.md`` are the recorded ones, never typed:
+script tabulates them from those files alone, so the figures a reader sees in
+``docs/training/README.md`` are the recorded ones, never typed:
 
     python scripts/training_records.py                  # print the table
     python scripts/training_records.py --write          # rewrite it in docs/training/README.md
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from autodl_design.fileio import write_text_atomic
-from autodl_design.manifest_table import stage_epochs
+from autodl_design.manifest_table import stage_chain, stage_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = (
@@ -39,21 +39,11 @@ HEAD = (
 BLOCK = re.compile(r"(<!-- training-records -->\n).*?(<!-- /training-records -->)", re.DOTALL)
 
 
-def stages(record: dict) -> list[dict]:
-    """The record's stages, first stage first (a stage-2 record nests its first in init_stage)."""
-    out = []
-    while record:
-        out.append(record)
-        record = record.get("init_stage")
-    return out[::-1]
-
-
 def row(name: str, record: dict) -> str:
     """One table row for the record of run ``name``; KeyError names a missing field."""
-    chain = stages(record)
     net = record["config"]["network"]
     epochs = stage_epochs(record)
-    hours = sum(s["seconds"] for s in chain) / 3600
+    hours = sum(stage["seconds"] for stage in stage_chain(record)) / 3600
     return (
         f"| {name} | `{record['architecture_key']}` | {net['width']} / {net['cells_per_stage']}"
         f" | {epochs} | {record['params']:,} | {record['flops'] / 1e6:.1f} | {hours:.1f}"
