@@ -151,7 +151,17 @@ save_run() {
         | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
 }
 
-# Save every run of run root $1 into its saved root; prints one line per run saved or dropped.
+# Whether finished run directory $1 is already saved, as it is now, in $2 (a finished run no longer
+# changes, so re-copying its ~40 MB each save would only repeat it in the commit message).
+saved_as_finished() {
+    local f
+    for f in metrics.json train.log; do
+        [ -f "$1/$f" ] && cmp -s "$1/$f" "$2/$f" || return 1
+    done
+}
+
+# Save every run of run root $1 into its saved root; prints one line per run saved or dropped
+# (none for a finished run saved before).
 # The saved copy of a run is dropped once its model is published in a commit, not before: a model
 # published but not yet committed is restored and published again on the next machine.
 save_root() {
@@ -162,7 +172,8 @@ save_root() {
         if published_in_git "${name%-stage2}"; then
             [ -d "$saved/$name" ] && echo "$name: dropped (published)"
             rm -rf "${saved:?}/$name"
-        elif [ "${dir%/*/}" = "$root" ] && [ -f "$dir/train.log" ]; then
+        elif [ "${dir%/*/}" = "$root" ] && [ -f "$dir/train.log" ] \
+            && ! saved_as_finished "${dir%/}" "$saved/$name"; then
             save_run "${dir%/}" "$saved/$name"
         fi
     done

@@ -241,6 +241,13 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
         for run in ("pretrained-w32/m2", "pretrained-w32c3/m1")
         for f in ("metrics.json", "train.log")
     ]
+    # A finished run saved as it is is not copied or named again.
+    assert run_script(tmp_path, "--save").splitlines() == [
+        "nothing new to commit in pretrained/in-progress/pretrained-w32 "
+        "pretrained/in-progress/pretrained-w32c3"
+    ]
+    (tmp_path / "runs/pretrained-w32/m2/train.log").write_text("epoch 3/40 done: train loss 1\n")
+    assert run_script(tmp_path, "--save").splitlines()[0] == "m2: epoch 3/40 done, finished"
     # CONFIG overrides the plan for every model named
     (tmp_path / "calls.log").unlink()
     shutil.rmtree(tmp_path / "runs" / "pretrained-w40")
