@@ -156,7 +156,7 @@ save_run() {
 saved_as_finished() {
     local f
     for f in metrics.json train.log; do
-        [ -f "$1/$f" ] && cmp -s "$1/$f" "$2/$f" || return 1
+        cmp -s "$1/$f" "$2/$f" || return 1  # also false when either file is missing
     done
 }
 
