@@ -54,7 +54,10 @@ def _backend(config: SearchConfig) -> CountingBackend:
 
 
 def _evaluation_lines(path: Path) -> list[dict]:
-    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    # The file may be read while a search appends to it: only lines with their newline count,
+    # as in History.open (a cut last line is dropped on resume).
+    text = path.read_text()
+    lines = [json.loads(x) for x in text[: text.rfind("\n") + 1].splitlines()]
     return [e for e in lines if e["type"] == "evaluation"]
 
 
