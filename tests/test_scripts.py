@@ -69,7 +69,7 @@ def git(tree, *args):
 
 def test_models_below_the_bar_get_one_second_stage(tmp_path):
     make_tree(tmp_path)
-    (tmp_path / "accs").write_text("m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.87\n")
+    (tmp_path / "accs").write_text("m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.865\n")
     # m3's first stage had been started: it is resumed, not restarted.
     m3_run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
     m3_run.mkdir(parents=True)
@@ -100,6 +100,33 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     again = run_script(tmp_path, "m1", "m2", "m3")
     assert not (tmp_path / "calls.log").exists()  # nothing trained or published twice
     assert "m1: in pretrained/ already" in again and "m2: in pretrained/ already" in again
+
+
+def test_a_second_stage_that_gained_enough_gets_a_third_and_no_more(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "accs").write_text(
+        "m1 0.87\nm1-stage2 0.876\nm1-stage3 0.8805\n"  # projected 0.882: third stage, passes
+        "m2 0.87\nm2-stage2 0.874\n"  # projected 0.878: no third stage
+        "m3 0.876\nm3-stage2 0.878\nm3-stage3 0.879\n"  # projected exactly 0.88: third stage
+    )
+    out = run_script(tmp_path, "m1", "m2", "m3")
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    stage2 = "-c configs/train_cifar10_w32c3_stage2.yaml"
+    runs = "runs/pretrained-w32c3"
+    assert [c for c in calls if "stage3" in c] == [
+        f"train --arch pretrained/archs/m1.json {stage2} --output {runs}/m1-stage3"
+        f" -o init_from={runs}/m1-stage2/model.pdparams -o seed=2",
+        f"add-pretrained {runs}/m1-stage3 --name m1",
+        f"train --arch pretrained/archs/m3.json {stage2} --output {runs}/m3-stage3"
+        f" -o init_from={runs}/m3-stage2/model.pdparams -o seed=2",
+    ]
+    assert not any("m2-stage3" in c for c in calls)
+    assert "m2: not added to pretrained/ after the second stage" in out
+    assert "m3: not added to pretrained/ after the third stage" in out
+    assert (tmp_path / "pretrained" / "manifest.yaml").read_text() == "- name: m1\n"
+
+    status = run_script(tmp_path, "--status", "m3")
+    assert "runs/pretrained-w32c3/m3-stage3" in status and "0.8790 (< 0.88)" in status
 
 
 def test_a_failed_training_or_publication_is_reported_and_the_queue_goes_on(tmp_path):
