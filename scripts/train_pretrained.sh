@@ -82,6 +82,8 @@ root_of() {
     echo "runs/pretrained-${tag#train_cifar10_}"
 }
 
+# Where run root $1's runs are saved in git: $SAVED_ROOT if set (meant with OUT_ROOT, one run
+# root), else pretrained/in-progress/<the run root's name>.
 saved_root_of() {
     echo "${SAVED_ROOT:-$SAVED_TOP/$(basename "$1")}"
 }
