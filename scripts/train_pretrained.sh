@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another, each with
-# its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config), into
+# its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config, first-stage
+# options such as seed=1), into
 # runs/pretrained-TAG/NAME (TAG: the config's name without train_cifar10_, e.g. w32c3), resuming
 # any run already started and skipping finished ones and models already in pretrained/.
 # Safe to kill at any time and to start again.
 #
-#   bash scripts/train_pretrained.sh              # m1..m6, two queues of three, one core each
-#                                                 # (m1 m6 m2 | m5 m4 m3)
+#   bash scripts/train_pretrained.sh              # two queues, one core each: $QUEUE_A and
+#                                                 # $QUEUE_B (default m1 m6 m2 | m5 m4 m3)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
 #       bash scripts/train_pretrained.sh m4       # another recipe than the plan's, for every model
 #                                                 # named (STAGE2_CONFIG= : no second stage)
 #
-#   bash scripts/train_pretrained.sh --status     # where each model stands (or --status m4)
+#   bash scripts/train_pretrained.sh --status     # where each model of the plan stands
+#                                                 # (or --status m4)
 #   bash scripts/train_pretrained.sh --save       # copy every run's progress into
 #                                                 # pretrained/in-progress/ and commit it (below)
 #
@@ -44,8 +46,11 @@ DEFAULT_CONFIG=configs/train_cifar10_w32c3.yaml  # for a model the plan does not
 DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 SAVED_TOP=pretrained/in-progress
+QUEUE_A=${QUEUE_A-m1 m6 m2}  # the default queues, one core each (empty: none)
+QUEUE_B=${QUEUE_B-m5 m4 m3}
 
-# Field $2 (1: first-stage config, 2: second-stage config, "-" for none) of model $1's plan line.
+# Field $2 (1: first-stage config, 2: second-stage config, 3: first-stage options; "-" for none)
+# of model $1's plan line.
 plan_field() {
     [ -f "$PLAN" ] || return 0
     awk -v name="$1" -v k="$2" '!/^#/ && $1 == name { print $(k + 1); exit }' "$PLAN"
@@ -69,6 +74,26 @@ stage2_config_of() {
     c=$(plan_field "$1" 2)
     [ "$c" = - ] && c="" || c=${c:-$DEFAULT_STAGE2_CONFIG}
     echo "$c"
+}
+
+# The first stage's trainer arguments of model $1: "-o KEY=VALUE" for each of its plan's
+# comma-separated first-stage options (a model training an architecture again takes seed=1).
+options_of() {
+    local opts o
+    opts=$(plan_field "$1" 3)
+    [ "$opts" = - ] && opts=""
+    for o in ${opts//,/ }; do
+        printf -- '-o\n%s\n' "$o"
+    done
+}
+
+# The models of the plan, in its order (m1..m6 without a plan).
+plan_names() {
+    if [ -f "$PLAN" ]; then
+        awk '!/^#/ && NF { print $1 }' "$PLAN"
+    else
+        printf '%s\n' m1 m2 m3 m4 m5 m6
+    fi
 }
 
 # The run root of first-stage config $1: $OUT_ROOT if set, else runs/pretrained-TAG.
@@ -279,10 +304,10 @@ print(f"{name:<4} {where:<40} {state}")
 PY
 }
 
-# Where each model named (default m1..m6) stands: published, or each run's progress.
+# Where each model named (default: the plan's) stands: published, or each run's progress.
 status() {
     local names=("$@") name root saved stage
-    [ ${#names[@]} -gt 0 ] || names=(m1 m2 m3 m4 m5 m6)
+    [ ${#names[@]} -gt 0 ] || mapfile -t names < <(plan_names)
     for name in "${names[@]}"; do
         if published "$name"; then
             echo "$name  in pretrained/ (pretrained/manifest.yaml)"
@@ -333,8 +358,10 @@ fi
 
 mkdir -p runs
 if [ $# -eq 0 ]; then
-    bash "$0" m1 m6 m2 >> runs/queue-a.log 2>&1 &
-    bash "$0" m5 m4 m3 >> runs/queue-b.log 2>&1 &
+    # shellcheck disable=SC2086  # one word per model
+    [ -z "${QUEUE_A// /}" ] || bash "$0" $QUEUE_A >> runs/queue-a.log 2>&1 &
+    # shellcheck disable=SC2086
+    [ -z "${QUEUE_B// /}" ] || bash "$0" $QUEUE_B >> runs/queue-b.log 2>&1 &
     echo "two queues started: runs/queue-a.log, runs/queue-b.log"
     wait
     exit 0
@@ -345,7 +372,8 @@ for name in "$@"; do
     config=$(config_of "$name")
     root=$(root_of "$config")
     out="$root/$name"
-    try_train "$name" "$out" "$config" || continue
+    mapfile -t options < <(options_of "$name")
+    try_train "$name" "$out" "$config" "${options[@]}" || continue
     if reached_bar "$out"; then
         try_publish "$name" "$out"
         continue

@@ -351,3 +351,47 @@ def test_status_tells_each_run_where_it_stands(tmp_path):
         "not",
         "started",
     ]
+
+
+def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "pretrained_plan.txt").write_text(
+        "# model first second options\n"
+        "m4  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  -\n"
+        "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml"
+        "  seed=1,optim.lr=0.05\n"
+    )
+    (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\n")
+    proc = subprocess.run(
+        ["bash", "scripts/train_pretrained.sh"],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "AUTODL_DESIGN_CLI": str(tmp_path / "cli"),
+            "QUEUE_A": "m7",
+            "QUEUE_B": "",
+            **GIT_IDENTITY,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "calls.log").read_text().splitlines() == [
+        "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3.yaml"
+        " --output runs/pretrained-w32c3/m7 -o seed=1 -o optim.lr=0.05",
+        # the options are the first stage's; the second stage keeps its own config's seed
+        "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3_stage2.yaml"
+        " --output runs/pretrained-w32c3/m7-stage2"
+        " -o init_from=runs/pretrained-w32c3/m7/model.pdparams",
+    ]
+    assert (
+        "m7: not added to pretrained/ after the second stage"
+        in (tmp_path / "runs" / "queue-a.log").read_text()
+    )
+    assert [line.split()[:2] for line in run_script(tmp_path, "--status").splitlines()] == [
+        ["m4", "runs/pretrained-w32c3/m4"],
+        ["m7", "runs/pretrained-w32c3/m7"],
+        ["m7", "runs/pretrained-w32c3/m7-stage2"],
+    ]
