@@ -36,11 +36,17 @@ GIT_IDENTITY = {
 }
 
 
-def run_script(tree, *names):
+def run_script(tree, *names, **env):
+    """Run the script in ``tree`` with the stand-in CLI and ``env`` (e.g. CONFIG=...) added."""
     proc = subprocess.run(
         ["bash", "scripts/train_pretrained.sh", *names],
         cwd=tree,
-        env={"PATH": "/usr/bin:/bin", "AUTODL_DESIGN_CLI": str(tree / "cli"), **GIT_IDENTITY},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "AUTODL_DESIGN_CLI": str(tree / "cli"),
+            **GIT_IDENTITY,
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -278,21 +284,7 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
     # CONFIG overrides the plan for every model named
     (tmp_path / "calls.log").unlink()
     shutil.rmtree(tmp_path / "runs" / "pretrained-w40")
-    env_out = subprocess.run(
-        ["bash", "scripts/train_pretrained.sh", "m3"],
-        cwd=tmp_path,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "AUTODL_DESIGN_CLI": str(tmp_path / "cli"),
-            "CONFIG": "configs/train_cifar10_w32c3.yaml",
-            "STAGE2_CONFIG": "",
-            **GIT_IDENTITY,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert env_out.returncode == 0, env_out.stderr
+    run_script(tmp_path, "m3", CONFIG="configs/train_cifar10_w32c3.yaml", STAGE2_CONFIG="")
     assert (tmp_path / "calls.log").read_text().splitlines() == [
         "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3.yaml"
         " --output runs/pretrained-w32c3/m3"
@@ -363,21 +355,7 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         "  seed=1,optim.lr=0.05\n"
     )
     (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\n")
-    proc = subprocess.run(
-        ["bash", "scripts/train_pretrained.sh"],
-        cwd=tmp_path,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "AUTODL_DESIGN_CLI": str(tmp_path / "cli"),
-            "QUEUE_A": "m7",
-            "QUEUE_B": "",
-            **GIT_IDENTITY,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
     assert (tmp_path / "calls.log").read_text().splitlines() == [
         "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3.yaml"
         " --output runs/pretrained-w32c3/m7 -o seed=1 -o optim.lr=0.05",
