@@ -358,11 +358,13 @@ fi
 
 mkdir -p runs
 if [ $# -eq 0 ]; then
-    # shellcheck disable=SC2086  # one word per model
-    [ -z "${QUEUE_A// /}" ] || bash "$0" $QUEUE_A >> runs/queue-a.log 2>&1 &
-    # shellcheck disable=SC2086
-    [ -z "${QUEUE_B// /}" ] || bash "$0" $QUEUE_B >> runs/queue-b.log 2>&1 &
-    echo "two queues started: runs/queue-a.log, runs/queue-b.log"
+    for queue in a b; do
+        if [ "$queue" = a ]; then models=$QUEUE_A; else models=$QUEUE_B; fi
+        [ -n "${models// /}" ] || continue
+        # shellcheck disable=SC2086  # one word per model
+        bash "$0" $models >> "runs/queue-$queue.log" 2>&1 &
+        echo "queue $queue started ($models): runs/queue-$queue.log"
+    done
     wait
     exit 0
 fi

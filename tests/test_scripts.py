@@ -355,7 +355,8 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         "  seed=1,optim.lr=0.05\n"
     )
     (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\n")
-    run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
+    started = run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
+    assert started.splitlines() == ["queue a started (m7): runs/queue-a.log"]
     assert (tmp_path / "calls.log").read_text().splitlines() == [
         "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3.yaml"
         " --output runs/pretrained-w32c3/m7 -o seed=1 -o optim.lr=0.05",
