@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,34 @@ def replace_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def rewrite_marked_blocks(
+    path: str | Path, tag: str, render: Callable[[dict[str, str]], str]
+) -> tuple[int, bool]:
+    """Rewrite the body of every ``<!-- TAG k=v ... -->`` ... ``<!-- /TAG -->`` block of ``path``.
+
+    The READMEs carry tables generated from records between such markers, so a rewrite keeps the
+    prose around them. ``render`` gets the opening marker's attributes (``{"lang": "en"}``) and
+    returns the new body, ending in a newline. The file is rewritten atomically, and only if it
+    changes. Returns the number of blocks found and whether the file changed.
+    """
+    path = Path(path)
+    name = re.escape(tag)
+    block = re.compile(
+        rf"(?P<open><!-- {name}(?P<attrs>(?: [\w-]+=[\w-]+)*) -->\n)"
+        rf"(?s:.*?)(?P<close><!-- /{name} -->)"
+    )
+
+    def rewrite(match: re.Match[str]) -> str:
+        attrs = dict(item.split("=", 1) for item in match["attrs"].split())
+        return match["open"] + render(attrs) + match["close"]
+
+    old = path.read_text(encoding="utf-8")
+    new, count = block.subn(rewrite, old)
+    if new != old:
+        write_text_atomic(path, new)
+    return count, new != old
 
 
 def copy_atomic(src: str | Path, dst: str | Path) -> None:

@@ -13,16 +13,11 @@ typed::
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-from autodl_design.fileio import write_text_atomic
+from autodl_design.fileio import rewrite_marked_blocks
 
-_BLOCK = re.compile(
-    r"(<!-- pretrained-table lang=(?P<lang>\w+) -->\n)(?P<body>.*?)(<!-- /pretrained-table -->)",
-    re.DOTALL,
-)
 _TEXT = {
     "en": {
         "head": (
@@ -122,12 +117,9 @@ def update_readme(path: str | Path, manifest: dict[str, Any]) -> bool:
     path = Path(path)
     if not path.is_file():
         return False
-    old = path.read_text(encoding="utf-8")
-    new, count = _BLOCK.subn(
-        lambda m: m.group(1) + manifest_table(manifest, m.group("lang")) + m.group(4), old
+    count, _ = rewrite_marked_blocks(
+        path, "pretrained-table", lambda attrs: manifest_table(manifest, attrs.get("lang", "en"))
     )
-    if count and new != old:
-        write_text_atomic(path, new)
     return bool(count)
 
 

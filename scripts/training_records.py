@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
-from autodl_design.fileio import write_text_atomic
+from autodl_design.fileio import rewrite_marked_blocks
 from autodl_design.manifest_table import stage_chain, stage_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +35,6 @@ HEAD = (
     "train accuracy",
     "test accuracy",
 )
-BLOCK = re.compile(r"(<!-- training-records -->\n).*?(<!-- /training-records -->)", re.DOTALL)
 
 
 def row(name: str, record: dict) -> str:
@@ -68,13 +66,10 @@ def table(folder: Path) -> str:
 
 def write(readme: Path, text: str) -> bool:
     """Replace the marked block of ``readme`` with ``text``; True if the file changed."""
-    old = readme.read_text(encoding="utf-8")
-    new, count = BLOCK.subn(lambda m: m.group(1) + text + m.group(2), old)
+    count, changed = rewrite_marked_blocks(readme, "training-records", lambda attrs: text)
     if not count:
         raise SystemExit(f"error: {readme} has no <!-- training-records --> block")
-    if new != old:
-        write_text_atomic(readme, new)
-    return new != old
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:

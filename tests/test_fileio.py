@@ -2,7 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from autodl_design.fileio import copy_atomic, replace_atomic, write_text_atomic
+from autodl_design.fileio import (
+    copy_atomic,
+    replace_atomic,
+    rewrite_marked_blocks,
+    write_text_atomic,
+)
 
 
 def test_write_text_creates_parents_and_replaces(tmp_path):
@@ -32,3 +37,25 @@ def test_copy_atomic(tmp_path):
     dst = tmp_path / "out" / "w.bin"
     copy_atomic(src, dst)
     assert dst.read_bytes() == src.read_bytes()
+
+
+def test_rewrite_marked_blocks_keeps_the_prose_and_passes_the_attributes(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- table lang=en -->\nold\nrows\n<!-- /table -->\nmiddle\n"
+        "<!-- table lang=cn -->\n<!-- /table -->\n"
+        "<!-- table-other -->\nkept\n<!-- /table-other -->\nend\n",
+        encoding="utf-8",
+    )
+
+    def render(attrs):
+        return f"rows in {attrs['lang']}\n"
+
+    assert rewrite_marked_blocks(readme, "table", render) == (2, True)
+    assert readme.read_text(encoding="utf-8") == (
+        "intro\n<!-- table lang=en -->\nrows in en\n<!-- /table -->\nmiddle\n"
+        "<!-- table lang=cn -->\nrows in cn\n<!-- /table -->\n"
+        "<!-- table-other -->\nkept\n<!-- /table-other -->\nend\n"
+    )
+    assert rewrite_marked_blocks(readme, "table", render) == (2, False)
+    assert rewrite_marked_blocks(readme, "absent", render) == (0, False)
