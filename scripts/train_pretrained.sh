@@ -310,7 +310,7 @@ status() {
     [ ${#names[@]} -gt 0 ] || mapfile -t names < <(plan_names)
     for name in "${names[@]}"; do
         if published "$name"; then
-            echo "$name  in pretrained/ (pretrained/manifest.yaml)"
+            printf '%-4s %-40s %s\n' "$name" pretrained/manifest.yaml "published (in pretrained/)"
             continue
         fi
         root=$(root_of "$(config_of "$name")")

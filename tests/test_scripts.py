@@ -323,7 +323,7 @@ def test_status_tells_each_run_where_it_stands(tmp_path):
     assert [line.split()[:2] for line in lines] == [
         ["m1", "runs/pretrained-w32c3/m1"],
         ["m1", "pretrained/in-progress/pretrained-w32c3/m1-stage2"],
-        ["m2", "in"],
+        ["m2", "pretrained/manifest.yaml"],
         ["m3", "runs/pretrained-w32c3/m3"],
         ["m4", "runs/pretrained-w32c3/m4"],
         ["m5", "runs/pretrained-w32c3/m5"],
@@ -332,7 +332,7 @@ def test_status_tells_each_run_where_it_stands(tmp_path):
     assert lines[0].endswith("finished: test accuracy 0.8763 (< 0.88)")
     # 7.5 epochs left at the last whole epoch's 1200 s
     assert lines[1].endswith("(saved copy) epoch 3/10 step 200/400 (40.0 img/s), ~2.5 h to go")
-    assert lines[2] == "m2  in pretrained/ (pretrained/manifest.yaml)"
+    assert lines[2] == f"m2   {'pretrained/manifest.yaml':<40} published (in pretrained/)"
     assert lines[3].endswith("not started")
     assert lines[4].endswith(
         f"resumed at epoch 2 step 18, ~39.0 h to go, training (pid {trainer.pid})"
