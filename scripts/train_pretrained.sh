@@ -356,15 +356,19 @@ if [ "${1:-}" = --save ]; then
     exit 0
 fi
 
+# Start this script in the background on queue $1's models $2 (none: nothing), logging to a file.
+start_queue() {
+    local queue=$1 models=$2
+    [ -n "${models// /}" ] || return 0
+    # shellcheck disable=SC2086  # one word per model
+    bash "$0" $models >> "runs/queue-$queue.log" 2>&1 &
+    echo "queue $queue started ($models): runs/queue-$queue.log"
+}
+
 mkdir -p runs
 if [ $# -eq 0 ]; then
-    for queue in a b; do
-        if [ "$queue" = a ]; then models=$QUEUE_A; else models=$QUEUE_B; fi
-        [ -n "${models// /}" ] || continue
-        # shellcheck disable=SC2086  # one word per model
-        bash "$0" $models >> "runs/queue-$queue.log" 2>&1 &
-        echo "queue $queue started ($models): runs/queue-$queue.log"
-    done
+    start_queue a "$QUEUE_A"
+    start_queue b "$QUEUE_B"
     wait
     exit 0
 fi
