@@ -374,3 +374,28 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         ["m7", "runs/pretrained-w32c3/m7"],
         ["m7", "runs/pretrained-w32c3/m7-stage2"],
     ]
+
+
+def test_two_queues_start_side_by_side_each_with_its_own_log(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "pretrained_plan.txt").write_text(
+        "m4  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  -\n"
+        "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  seed=1\n"
+    )
+    (tmp_path / "accs").write_text("m4 0.881\nm7 0.882\n")
+    started = run_script(tmp_path, QUEUE_A="m4", QUEUE_B="m7")
+    assert started.splitlines() == [
+        "queue a started (m4): runs/queue-a.log",
+        "queue b started (m7): runs/queue-b.log",
+    ]
+    logs = {q: (tmp_path / "runs" / f"queue-{q}.log").read_text() for q in "ab"}
+    assert "m4" in logs["a"] and "m7" not in logs["a"]
+    assert "m7" in logs["b"] and "m4" not in logs["b"]
+    # the script returns only once both queues are done: both models are trained and published
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert sorted(c.split()[0] + " " + c.split()[-1] for c in calls if "add-pretrained" in c) == [
+        "add-pretrained m4",
+        "add-pretrained m7",
+    ]
+    assert (tmp_path / "runs" / "pretrained-w32c3" / "m7" / "metrics.json").is_file()
