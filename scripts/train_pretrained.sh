@@ -184,15 +184,16 @@ try_train() {
 # Copy what resuming or publishing run directory $1 needs into $2, and its VisualDL records so
 # the curves of a training spread over sessions stay whole (each file or folder replaced whole).
 save_run() {
-    local run=$1 dest=$2 f
+    local run=$1 dest=$2 f done_line
     mkdir -p "$dest"
     for f in checkpoint.pdckpt train.log model.pdparams metrics.json visualdl; do
         [ -e "$run/$f" ] || continue
         rm -rf "$dest/.$f.tmp"
         cp -r "$run/$f" "$dest/.$f.tmp" && rm -rf "$dest/$f" && mv "$dest/.$f.tmp" "$dest/$f"
     done
-    echo "$(basename "$run"): $(grep -E '^epoch [0-9]+/[0-9]+ done' "$run/train.log" | tail -1 \
-        | cut -d: -f1 || true)$([ -f "$run/metrics.json" ] && echo ', finished')"
+    done_line=$(grep -E '^epoch [0-9]+/[0-9]+ done' "$run/train.log" | tail -1 | cut -d: -f1 || true)
+    echo "$(basename "$run"): ${done_line:-no epoch done yet}$([ -f "$run/metrics.json" ] \
+        && echo ', finished')"
 }
 
 # Whether finished run directory $1 is already saved, as it is now, in $2 (a finished run no longer

@@ -399,3 +399,14 @@ def test_two_queues_start_side_by_side_each_with_its_own_log(tmp_path):
         "add-pretrained m7",
     ]
     assert (tmp_path / "runs" / "pretrained-w32c3" / "m7" / "metrics.json").is_file()
+
+
+def test_a_run_saved_before_its_first_epoch_ends_says_so(tmp_path):
+    make_tree(tmp_path)
+    git(tmp_path, "init", "-q")
+    run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
+    run.mkdir(parents=True)
+    (run / "checkpoint.pdckpt").write_bytes(b"weights at epoch 1 step 100")
+    (run / "train.log").write_text("epoch 1/40 step 100/391 loss 2.1 acc 0.2\n")
+    assert run_script(tmp_path, "--save").splitlines()[0] == "m3: no epoch done yet"
+    assert (tmp_path / "pretrained/in-progress/pretrained-w32c3/m3/checkpoint.pdckpt").is_file()
