@@ -55,11 +55,16 @@ def run_script(tree, *names, **env):
     return proc.stdout
 
 
-def make_tree(tree):
+def make_tree(tree, plan=None):
+    """The script and the stand-in CLI in ``tree``, with ``plan`` as its configs/pretrained_plan.txt
+    if given (else the script's built-in plan)."""
     (tree / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "train_pretrained.sh", tree / "scripts")
     (tree / "cli").write_text(STAND_IN)
     (tree / "cli").chmod(0o755)
+    if plan is not None:
+        (tree / "configs").mkdir()
+        (tree / "configs" / "pretrained_plan.txt").write_text(plan)
 
 
 def git(tree, *args):
@@ -231,14 +236,13 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
 
 
 def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
-    make_tree(tmp_path)
-    (tmp_path / ".gitignore").write_text("runs/\ncalls.log\n")
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "pretrained_plan.txt").write_text(
-        "# model first second\n"
+    make_tree(
+        tmp_path,
+        plan="# model first second\n"
         "m2  configs/train_cifar10_w32.yaml  configs/train_cifar10_w32_stage2.yaml\n"
-        "m3  configs/train_cifar10_w40.yaml  -\n"
+        "m3  configs/train_cifar10_w40.yaml  -\n",
     )
+    (tmp_path / ".gitignore").write_text("runs/\ncalls.log\n")
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "project")
@@ -346,13 +350,12 @@ def test_status_tells_each_run_where_it_stands(tmp_path):
 
 
 def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
-    make_tree(tmp_path)
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "pretrained_plan.txt").write_text(
-        "# model first second options\n"
+    make_tree(
+        tmp_path,
+        plan="# model first second options\n"
         "m4  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  -\n"
         "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml"
-        "  seed=1,optim.lr=0.05\n"
+        "  seed=1,optim.lr=0.05\n",
     )
     (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\n")
     started = run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
@@ -377,11 +380,10 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
 
 
 def test_two_queues_start_side_by_side_each_with_its_own_log(tmp_path):
-    make_tree(tmp_path)
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "pretrained_plan.txt").write_text(
-        "m4  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  -\n"
-        "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  seed=1\n"
+    make_tree(
+        tmp_path,
+        plan="m4  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  -\n"
+        "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml  seed=1\n",
     )
     (tmp_path / "accs").write_text("m4 0.881\nm7 0.882\n")
     started = run_script(tmp_path, QUEUE_A="m4", QUEUE_B="m7")
