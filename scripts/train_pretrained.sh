@@ -7,7 +7,7 @@
 # Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # two queues, one core each: $QUEUE_A and
-#                                                 # $QUEUE_B (default m1 m6 m2 | m5 m4 m3)
+#                                                 # $QUEUE_B (default m1 m6 m2 | m5 m4 m3 m7)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
@@ -47,7 +47,7 @@ DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 SAVED_TOP=pretrained/in-progress
 QUEUE_A=${QUEUE_A-m1 m6 m2}  # the default queues, one core each (empty: none)
-QUEUE_B=${QUEUE_B-m5 m4 m3}
+QUEUE_B=${QUEUE_B-m5 m4 m3 m7}
 
 # Field $2 (1: first-stage config, 2: second-stage config, 3: first-stage options; "-" for none)
 # of model $1's plan line.
@@ -77,7 +77,8 @@ stage2_config_of() {
 }
 
 # The first stage's trainer arguments of model $1: "-o KEY=VALUE" for each of its plan's
-# comma-separated first-stage options (a model training an architecture again takes seed=1).
+# comma-separated first-stage options (a model training an architecture again takes
+# seed=1,epochs=60).
 options_of() {
     local opts o
     opts=$(plan_field "$1" 3)
