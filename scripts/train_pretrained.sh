@@ -7,7 +7,7 @@
 # Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # two queues, one core each: $QUEUE_A and
-#                                                 # $QUEUE_B (default m1 m6 m2 | m5 m4 m3 m7)
+#                                                 # $QUEUE_B (default m1 m6 m2 m8 | m5 m4 m3 m7)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
@@ -46,7 +46,7 @@ DEFAULT_CONFIG=configs/train_cifar10_w32c3.yaml  # for a model the plan does not
 DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 SAVED_TOP=pretrained/in-progress
-QUEUE_A=${QUEUE_A-m1 m6 m2}  # the default queues, one core each (empty: none)
+QUEUE_A=${QUEUE_A-m1 m6 m2 m8}  # the default queues, one core each (empty: none)
 QUEUE_B=${QUEUE_B-m5 m4 m3 m7}
 
 # Field $2 (1: first-stage config, 2: second-stage config, 3: first-stage options; "-" for none)
