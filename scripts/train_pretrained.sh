@@ -7,7 +7,7 @@
 # Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # two queues, one core each: $QUEUE_A and
-#                                                 # $QUEUE_B (default m1 m6 m2 m8 | m5 m4 m3 m7)
+#                                                 # $QUEUE_B (their defaults are set below)
 #   bash scripts/train_pretrained.sh m1 m3        # these models only, one after another
 #   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
