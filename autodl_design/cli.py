@@ -20,6 +20,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is enough for the user: printed as one line, no traceback."""
     from autodl_design.controller import CheckpointError
     from autodl_design.data import DataError
+    from autodl_design.distillation import TargetsError
     from autodl_design.final_training import TrainingError
     from autodl_design.pretrained import PretrainedError
     from autodl_design.search import HistoryError, SearchError
@@ -34,6 +35,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         CheckpointError,
         TrainingError,
         PretrainedError,
+        TargetsError,
     )
 
 
@@ -132,9 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", help="auto, bundled, cifar10-python, image-folder")
     p.set_defaults(func=cmd_data_info)
 
-    from autodl_design import final_training, pretrained_cli
+    from autodl_design import distillation, final_training, pretrained_cli
 
     final_training.register(sub, _add_config_args)  # train
+    distillation.register(sub, _add_config_args)  # teacher-targets
     pretrained_cli.register(sub, _add_config_args)  # ensemble, predict, export, add-pretrained
     return parser
 

@@ -37,6 +37,7 @@ from autodl_design.config import (
 )
 from autodl_design.data import DataError, read_source
 from autodl_design.data.sampling import cap_per_class
+from autodl_design.distillation import DistillConfig
 from autodl_design.space import Architecture, ArchitectureError
 
 __all__ = [
@@ -71,8 +72,9 @@ class TrainConfig(SGDConfig):
     null. ``init_from``: a weights file to start from instead of a random initialisation (a run's
     ``model.pdparams`` or a bundled ``pretrained/NAME.pdparams`` of the same architecture and
     network; a classifier of another class count is left freshly initialised, for fine-tuning on
-    other classes); its sha256 goes into the metrics. ``max_test_per_class`` caps the test
-    images of the final report (null: all).
+    other classes); its sha256 goes into the metrics. ``distill``: distillation from a teacher's
+    soft targets (:mod:`autodl_design.distillation`; off while ``distill.targets`` is null).
+    ``max_test_per_class`` caps the test images of the final report (null: all).
 
     Operational settings a resumed run may change: ``num_threads``, ``log_every`` (steps between
     log lines, 0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 =
@@ -87,6 +89,7 @@ class TrainConfig(SGDConfig):
     grad_clip: float | None = 5.0
     train_on_val: bool = True
     init_from: str | None = None
+    distill: DistillConfig = field(default_factory=DistillConfig)
     max_test_per_class: int | None = None
     seed: int = 0
     num_threads: int = 1

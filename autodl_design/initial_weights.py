@@ -33,6 +33,7 @@ STAGE_KEYS = (
     "seconds",
     "init_from_sha256",
     "init_stage",
+    "distill_teacher",
 )
 
 

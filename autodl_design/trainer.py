@@ -36,6 +36,7 @@ from autodl_design.checkpoint import (
     save_atomic,
 )
 from autodl_design.data import iterate_batches, num_batches
+from autodl_design.distillation import TargetsError, distillation_loss, load_targets, sharpen
 from autodl_design.evaluator import cosine_lr, evaluate_accuracy
 from autodl_design.fileio import sha256_file, write_text_atomic
 from autodl_design.final_training import OPERATIONAL_KEYS, TrainConfig, TrainingError
@@ -63,6 +64,7 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
     init_sha256: str | None = None  # of the weights training started from (config.init_from)
     init_stage: dict[str, Any] | None = None  # the record of the run those weights came from
+    teacher: dict[str, Any] | None = None  # the distillation targets' file, sha256 and metadata
 
 
 def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dict:
@@ -97,7 +99,9 @@ def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dic
 class Trainer:
     """SGD (Nesterov) training of ``arch`` on uint8 ``train_x`` ``(N, H, W, C)``, int64 ``train_y``.
 
-    Loss: cross-entropy with ``config.label_smoothing``; learning rate: cosine from ``config.lr``
+    Loss: cross-entropy with ``config.label_smoothing``, or with ``config.distill.targets`` the
+    distillation loss (:func:`~autodl_design.distillation.distillation_loss`) against those
+    teacher targets, checked to be for these images; learning rate: cosine from ``config.lr``
     to ``config.lr_min`` over all steps, set every step; L2 weight decay on every parameter;
     optional global-norm gradient clipping. ``log`` receives one line per message.
     """
@@ -134,6 +138,29 @@ class Trainer:
             grad_clip=clip,
         )
         self.progress = Progress()
+        self.soft_targets = self._load_teacher() if config.distill.targets else None
+
+    def _load_teacher(self) -> np.ndarray:
+        """The teacher's targets at the distillation temperature, float32 ``(N, K)``; records
+        the file in the progress. Raises :class:`TrainingError` if it is not for these images."""
+        path = self.config.distill.targets
+        try:
+            targets, sha = load_targets(path)
+            targets.check_for(self.train_x, self.train_y, f"distill.targets {path}")
+        except TargetsError as e:
+            raise TrainingError(str(e)) from None
+        if targets.probs.shape[1] != self.config.network.num_classes:
+            raise TrainingError(
+                f"distill.targets {path}: {targets.probs.shape[1]} classes, the network has "
+                f"{self.config.network.num_classes}"
+            )
+        self.progress.teacher = {"path": str(path), "sha256": sha, **targets.meta()}
+        names = ", ".join(m["name"] for m in targets.members)
+        self.log(
+            f"distilling from {path} (sha256 {sha[:12]}...): teacher of {names}, "
+            f"tta {targets.tta}, accuracy on the training images {targets.teacher_accuracy:.4f}"
+        )
+        return sharpen(targets.probs, self.config.distill.temperature)
 
     def checkpoint(self) -> dict[str, Any]:
         """Everything needed to continue exactly, plus the config and architecture it is for."""
@@ -164,9 +191,16 @@ class Trainer:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint dict accepted by :func:`check_checkpoint`."""
+        teacher = self.progress.teacher
+        saved = Progress(**state["progress"])
+        if teacher is not None and (saved.teacher or {}).get("sha256") != teacher["sha256"]:
+            raise TrainingError(
+                f"distill.targets {teacher['path']} is not the file this run was distilling "
+                "from (sha256 differs); restore that file or use another --output"
+            )
         load_layer_state(self.net, state["model"])
         load_optimizer_state(self.opt, self.net, state["optimizer"])
-        self.progress = Progress(**state["progress"])
+        self.progress = saved
         self.epoch_rng_state = state["rng"]["numpy_epoch_start"]
         paddle.set_rng_state(state["rng"]["paddle"])
 
@@ -180,16 +214,19 @@ class Trainer:
         steps (when > 0) and at a stop point.
         """
         cfg, p = self.config, self.progress
+        # Batches carry image indices in place of labels (the draws do not depend on labels),
+        # so labels and teacher targets are picked for exactly the images of a batch.
+        index = np.arange(len(self.train_y))
         while p.epoch < cfg.epochs:
             self.rng.bit_generator.state = self.epoch_rng_state
             batches = iterate_batches(
-                self.train_x, self.train_y, cfg.batch_size, self.rng, True, cfg.data.augment
+                self.train_x, index, cfg.batch_size, self.rng, True, cfg.data.augment
             )
             for _ in range(p.step_in_epoch):
                 next(batches)
             tick = time.perf_counter()
-            for xb, yb in batches:
-                self._step(xb, yb)
+            for xb, ib in batches:
+                self._step(xb, ib)
                 now = time.perf_counter()
                 p.seconds += now - tick
                 p.epoch_seconds += now - tick
@@ -211,13 +248,18 @@ class Trainer:
                 return p.epoch >= cfg.epochs
         return True
 
-    def _step(self, xb: np.ndarray, yb: np.ndarray) -> None:
-        p = self.progress
+    def _step(self, xb: np.ndarray, ib: np.ndarray) -> None:
+        p, cfg = self.progress, self.config
         lr = self.lr_at(p.global_step)
         self.opt.set_lr(lr)
-        x, y = paddle.to_tensor(xb), paddle.to_tensor(yb)
+        yb = self.train_y[ib]
+        x, y = paddle.to_tensor(xb), paddle.to_tensor(yb.astype(np.int64))
         logits = self.net(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        if self.soft_targets is None:
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        else:
+            soft = paddle.to_tensor(self.soft_targets[ib])
+            loss = distillation_loss(logits, y, soft, cfg.distill, cfg.label_smoothing)
         value = float(loss)
         if not math.isfinite(value):
             raise TrainingError(
@@ -313,6 +355,7 @@ class Trainer:
             "weights_sha256": sha256_file(output_dir / "model.pdparams"),
             "init_from_sha256": p.init_sha256,
             "init_stage": p.init_stage,
+            "distill_teacher": p.teacher,
             **extra,
             "history": p.history,
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another, each with
 # its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config, first-stage
-# options such as seed=1), into
+# options such as seed=1) and the distillation stage ($DISTILL_CONFIG), into
 # runs/pretrained-TAG/NAME (TAG: the config's name without train_cifar10_, e.g. w32c3), resuming
 # any run already started and skipping finished ones and models already in pretrained/.
 # Safe to kill at any time and to start again.
@@ -12,7 +12,8 @@
 #   CONFIG=configs/train_cifar10_w32.yaml OUT_ROOT=runs/pretrained-w32 \
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
 #       bash scripts/train_pretrained.sh m4       # another recipe than the plan's, for every model
-#                                                 # named (STAGE2_CONFIG= : no second stage)
+#                                                 # named (STAGE2_CONFIG= : no second stage,
+#                                                 # DISTILL_CONFIG= : no distillation stage)
 #
 #   bash scripts/train_pretrained.sh --status     # where each model of the plan stands
 #                                                 # (or --status m4)
@@ -33,9 +34,11 @@
 # A model below the bar trains a second stage from its own weights with its plan's second-stage
 # config into NAME-stage2 (same run root), which is then published by the same rule; the recipe
 # in the manifest records both stages. A model still below the bar after its second stage trains a
-# third, the same second-stage config with seed 2 from the second stage's weights, into
-# NAME-stage3, if the second stage's gain repeated would reach the bar (acc2 + (acc2 - acc1) >=
-# MIN_TEST_ACC); there is no fourth. A training that ends with an error is reported and the
+# distillation stage from the second stage's weights with $DISTILL_CONFIG (soft targets of an
+# ensemble teacher: autodl_design/distillation.py) into NAME-distill, published by the same rule;
+# there is no further stage. (Until 2026-12-04 the third stage was the second-stage config again
+# with seed 2, into NAME-stage3, when the second stage's gain repeated would reach the bar: m1's
+# published recipe.) A training that ends with an error is reported and the
 # queue goes on with its next model (a trainer killed by a signal stops the queue); a failed
 # publication is reported and the run left finished, for a rerun of this script to publish.
 set -euo pipefail
@@ -44,10 +47,12 @@ CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
 PLAN=${PLAN:-configs/pretrained_plan.txt}
 DEFAULT_CONFIG=configs/train_cifar10_w32c3.yaml  # for a model the plan does not list
 DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
+DISTILL_CONFIG=${DISTILL_CONFIG-configs/train_cifar10_w32c3_distill.yaml}  # empty: no such stage
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
+MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
-QUEUE_A=${QUEUE_A-m1 m6 m2 m8}  # the default queues, one core each (empty: none)
-QUEUE_B=${QUEUE_B-m5 m4 m3 m7}
+QUEUE_A=${QUEUE_A-m1 m2 m6 m8}  # the default queues, one core each (empty: none)
+QUEUE_B=${QUEUE_B-m4 m7 m5 m3}
 
 # Field $2 (1: first-stage config, 2: second-stage config, 3: first-stage options; "-" for none)
 # of model $1's plan line.
@@ -125,20 +130,6 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-# Succeeds if second stage $2 of first stage $1 (both finished and below the bar) gained enough
-# that one more stage with the same gain would reach it; says so either way.
-worth_third_stage() {
-    python3 - "$1/metrics.json" "$2/metrics.json" "$MIN_TEST_ACC" <<'PY'
-import json, sys
-acc1, acc2 = (json.load(open(p))["test_acc"] for p in sys.argv[1:3])
-projected = round(acc2 + (acc2 - acc1), 6)
-ok = projected >= float(sys.argv[3])
-print(f"{sys.argv[2]}: {acc1} -> {acc2}, one more such stage: {projected}", ">=" if ok else "<",
-      sys.argv[3], "(third stage)" if ok else "(no third stage)")
-sys.exit(0 if ok else 1)
-PY
-}
-
 # Succeeds if the manifest text on stdin lists model $1.
 lists_model() {
     grep -qx -- "- name: $1"
@@ -153,11 +144,19 @@ published_in_git() {
     git show HEAD:pretrained/manifest.yaml 2>/dev/null | lists_model "$1"
 }
 
+# Publish model $1 from run $2 unless pretrained/ holds $MAX_MODELS models already (then say so:
+# the bundle is the first six to reach the bar); the two queues take turns.
 publish() {
     local name=$1 run=$2
     (
-        flock 9 && "$CLI" add-pretrained "$run" --name "$name" &&
-            "$CLI" ensemble --write-manifest
+        flock 9 || exit
+        if [ -f pretrained/manifest.yaml ] &&
+            [ "$(grep -c '^- name: ' pretrained/manifest.yaml)" -ge "$MAX_MODELS" ]; then
+            echo "$name: $run reached the bar, but pretrained/ holds $MAX_MODELS models already;" \
+                "not added"
+            exit 0
+        fi
+        "$CLI" add-pretrained "$run" --name "$name" && "$CLI" ensemble --write-manifest
     ) 9> runs/.publish.lock
 }
 
@@ -215,7 +214,7 @@ save_root() {
     saved=$(saved_root_of "$root")
     for dir in "$saved"/*/ "$root"/*/; do
         name=$(basename "$dir")
-        if published_in_git "${name%-stage*}"; then
+        if published_in_git "${name%%-*}"; then
             [ -d "$saved/$name" ] && echo "$name: dropped (published)"
             rm -rf "${saved:?}/$name"
         elif [ "${dir%/*/}" = "$root" ] && [ -f "$dir/train.log" ] \
@@ -318,7 +317,7 @@ status() {
         root=$(root_of "$(config_of "$name")")
         saved=$(saved_root_of "$root")
         run_status "$root/$name" "$name" "$saved/$name"
-        for stage in stage2 stage3; do
+        for stage in stage2 stage3 distill; do
             if [ -d "$root/$name-$stage" ] || [ -d "$saved/$name-$stage" ]; then
                 run_status "$root/$name-$stage" "$name" "$saved/$name-$stage"
             fi
@@ -394,16 +393,15 @@ for name in "$@"; do
         try_publish "$name" "$stage2"
         continue
     fi
-    if ! worth_third_stage "$out" "$stage2"; then
+    if [ -z "$DISTILL_CONFIG" ]; then
         echo "$name: not added to pretrained/ after the second stage"
         continue
     fi
-    stage3="$root/$name-stage3"
-    try_train "$name" "$stage3" "$stage2_config" -o "init_from=$stage2/model.pdparams" \
-        -o seed=2 || continue
-    if reached_bar "$stage3"; then
-        try_publish "$name" "$stage3"
+    distill="$root/$name-distill"
+    try_train "$name" "$distill" "$DISTILL_CONFIG" -o "init_from=$stage2/model.pdparams" || continue
+    if reached_bar "$distill"; then
+        try_publish "$name" "$distill"
     else
-        echo "$name: not added to pretrained/ after the third stage"
+        echo "$name: not added to pretrained/ after the distillation stage"
     fi
 done

@@ -80,7 +80,9 @@ def git(tree, *args):
 
 def test_models_below_the_bar_get_one_second_stage(tmp_path):
     make_tree(tmp_path)
-    (tmp_path / "accs").write_text("m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.865\n")
+    (tmp_path / "accs").write_text(
+        "m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.865\nm3-distill 0.87\n"
+    )
     # m3's first stage had been started: it is resumed, not restarted.
     m3_run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
     m3_run.mkdir(parents=True)
@@ -104,8 +106,11 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
         f"train --arch pretrained/archs/m3.json {first} --output runs/pretrained-w32c3/m3 --resume",
         f"train --arch pretrained/archs/m3.json {stage2} --output runs/pretrained-w32c3/m3-stage2"
         " -o init_from=runs/pretrained-w32c3/m3/model.pdparams",
+        "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3_distill.yaml"
+        " --output runs/pretrained-w32c3/m3-distill"
+        " -o init_from=runs/pretrained-w32c3/m3-stage2/model.pdparams",
     ]
-    assert "m3: not added to pretrained/ after the second stage" in out
+    assert "m3: not added to pretrained/ after the distillation stage" in out
 
     (tmp_path / "calls.log").unlink()
     again = run_script(tmp_path, "m1", "m2", "m3")
@@ -113,31 +118,59 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     assert "m1: in pretrained/ already" in again and "m2: in pretrained/ already" in again
 
 
-def test_a_second_stage_that_gained_enough_gets_a_third_and_no_more(tmp_path):
+def test_below_the_bar_after_the_second_stage_a_distillation_stage_and_no_more(tmp_path):
     make_tree(tmp_path)
+    (tmp_path / ".gitignore").write_text("runs/\ncalls.log\naccs\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "project")
     (tmp_path / "accs").write_text(
-        "m1 0.87\nm1-stage2 0.876\nm1-stage3 0.8805\n"  # projected 0.882: third stage, passes
-        "m2 0.87\nm2-stage2 0.874\n"  # projected 0.878: no third stage
-        "m3 0.876\nm3-stage2 0.878\nm3-stage3 0.879\n"  # projected exactly 0.88: third stage
+        "m1 0.87\nm1-stage2 0.876\nm1-distill 0.8805\n"  # passes after distillation
+        "m2 0.87\nm2-stage2 0.874\nm2-distill 0.879\n"  # still below: no further stage
     )
-    out = run_script(tmp_path, "m1", "m2", "m3")
+    out = run_script(tmp_path, "m1", "m2")
     calls = (tmp_path / "calls.log").read_text().splitlines()
-    stage2 = "-c configs/train_cifar10_w32c3_stage2.yaml"
+    distill = "-c configs/train_cifar10_w32c3_distill.yaml"
     runs = "runs/pretrained-w32c3"
-    assert [c for c in calls if "stage3" in c] == [
-        f"train --arch pretrained/archs/m1.json {stage2} --output {runs}/m1-stage3"
-        f" -o init_from={runs}/m1-stage2/model.pdparams -o seed=2",
-        f"add-pretrained {runs}/m1-stage3 --name m1",
-        f"train --arch pretrained/archs/m3.json {stage2} --output {runs}/m3-stage3"
-        f" -o init_from={runs}/m3-stage2/model.pdparams -o seed=2",
+    assert [c for c in calls if "distill" in c] == [
+        f"train --arch pretrained/archs/m1.json {distill} --output {runs}/m1-distill"
+        f" -o init_from={runs}/m1-stage2/model.pdparams",
+        f"add-pretrained {runs}/m1-distill --name m1",
+        f"train --arch pretrained/archs/m2.json {distill} --output {runs}/m2-distill"
+        f" -o init_from={runs}/m2-stage2/model.pdparams",
     ]
-    assert not any("m2-stage3" in c for c in calls)
-    assert "m2: not added to pretrained/ after the second stage" in out
-    assert "m3: not added to pretrained/ after the third stage" in out
+    assert len(calls) == 8  # 3 trainings each, m1's publication and ensemble; nothing more
+    assert "m2: not added to pretrained/ after the distillation stage" in out
     assert (tmp_path / "pretrained" / "manifest.yaml").read_text() == "- name: m1\n"
 
-    status = run_script(tmp_path, "--status", "m3")
-    assert "runs/pretrained-w32c3/m3-stage3" in status and "0.8790 (< 0.88)" in status
+    status = run_script(tmp_path, "--status", "m2")
+    assert "runs/pretrained-w32c3/m2-distill" in status and "0.8790 (< 0.88)" in status
+
+    # Saved runs of a published model go once its manifest is committed, its distillation too.
+    for run in ("m1", "m1-stage2", "m1-distill"):
+        (tmp_path / runs / run / "train.log").write_text("epoch 10/10 done: train loss 1.0\n")
+    run_script(tmp_path, "--save")
+    assert "in-progress/pretrained-w32c3/m1-distill/" in git(tmp_path, "ls-files")
+    git(tmp_path, "add", "-f", "pretrained/manifest.yaml")
+    git(tmp_path, "commit", "-q", "-m", "publish m1")
+    out = run_script(tmp_path, "--save")
+    assert "m1-distill: dropped (published)" in out and "m1-stage2: dropped (published)" in out
+    assert "in-progress/pretrained-w32c3/m1" not in git(tmp_path, "ls-files")
+
+    # DISTILL_CONFIG= : no distillation stage
+    (tmp_path / "accs").write_text("m3 0.87\nm3-stage2 0.874\n")
+    out = run_script(tmp_path, "m3", DISTILL_CONFIG="")
+    assert "m3: not added to pretrained/ after the second stage" in out
+    assert "m3-distill" not in (tmp_path / "calls.log").read_text()
+
+
+def test_no_model_is_added_once_the_bundle_is_full(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "accs").write_text("m1 0.89\nm2 0.9\nm3 0.881\n")
+    out = run_script(tmp_path, "m1", "m2", "m3", MAX_MODELS="2")
+    assert (tmp_path / "pretrained" / "manifest.yaml").read_text() == "- name: m1\n- name: m2\n"
+    assert "m3: runs/pretrained-w32c3/m3 reached the bar, but pretrained/ holds 2 models" in out
+    assert "add-pretrained runs/pretrained-w32c3/m3" not in (tmp_path / "calls.log").read_text()
 
 
 def test_a_failed_training_or_publication_is_reported_and_the_queue_goes_on(tmp_path):
@@ -248,7 +281,7 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
     git(tmp_path, "commit", "-q", "-m", "project")
     (tmp_path / "accs").write_text("m1 0.87\nm1-stage2 0.87\nm2 0.87\nm2-stage2 0.87\nm3 0.87\n")
 
-    out = run_script(tmp_path, "m1", "m2", "m3")
+    out = run_script(tmp_path, "m1", "m2", "m3", DISTILL_CONFIG="")
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert calls == [
         "train --arch pretrained/archs/m1.json -c configs/train_cifar10_w32c3.yaml"
@@ -357,7 +390,7 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml"
         "  seed=1,optim.lr=0.05\n",
     )
-    (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\n")
+    (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\nm7-distill 0.872\n")
     started = run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
     assert started.splitlines() == ["queue a started (m7): runs/queue-a.log"]
     assert (tmp_path / "calls.log").read_text().splitlines() == [
@@ -367,15 +400,20 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3_stage2.yaml"
         " --output runs/pretrained-w32c3/m7-stage2"
         " -o init_from=runs/pretrained-w32c3/m7/model.pdparams",
+        # and so does the distillation stage
+        "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3_distill.yaml"
+        " --output runs/pretrained-w32c3/m7-distill"
+        " -o init_from=runs/pretrained-w32c3/m7-stage2/model.pdparams",
     ]
     assert (
-        "m7: not added to pretrained/ after the second stage"
+        "m7: not added to pretrained/ after the distillation stage"
         in (tmp_path / "runs" / "queue-a.log").read_text()
     )
     assert [line.split()[:2] for line in run_script(tmp_path, "--status").splitlines()] == [
         ["m4", "runs/pretrained-w32c3/m4"],
         ["m7", "runs/pretrained-w32c3/m7"],
         ["m7", "runs/pretrained-w32c3/m7-stage2"],
+        ["m7", "runs/pretrained-w32c3/m7-distill"],
     ]
 
 
