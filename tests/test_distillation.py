@@ -1,7 +1,6 @@
 """Distillation: the targets file and its checks, the loss, teacher targets of a real (tiny)
 ensemble, a distilled training run, its exact resumption, and the teacher-targets command."""
 
-import argparse
 import json
 
 import numpy as np
@@ -18,7 +17,6 @@ from autodl_design.distillation import (
     compute_targets,
     distillation_loss,
     load_targets,
-    register,
     sharpen,
 )
 from autodl_design.final_training import TrainConfig, TrainData, TrainingError, train
@@ -258,36 +256,32 @@ def test_targets_for_other_images_or_classes_stop_training_in_one_line(teacher, 
 def test_teacher_targets_command_writes_the_file_a_training_takes(teacher, tmp_path, capsys):
     from PIL import Image
 
+    from autodl_design.cli import main
+
     manifest, _, _ = teacher
     x, y = images(6, 5)
     for i, (img, label) in enumerate(zip(x, y, strict=True)):
         folder = tmp_path / "folder" / "train" / CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(folder / f"{i}.png")
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add_config_args(p):
-        p.add_argument("-c", "--config")
-        p.add_argument("-o", "--override", action="append", default=[])
-
-    register(sub, add_config_args)
     out = tmp_path / "t.npz"
     source = f"data.source={tmp_path / 'folder'}"
     overrides = [a for o in [*TINY, source] for a in ("-o", o)]
-    args = parser.parse_args(
-        ["teacher-targets", "--teacher", str(manifest), "--output", str(out), *overrides]
-    )
-    assert args.func(args) == 0
+    argv = ["teacher-targets", "--teacher", str(manifest), *overrides]
+    assert main([*argv, "--output", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "t.parts").is_dir()
     got, _ = load_targets(out)
     assert got.probs.shape == (18, 3) and got.tta == "flip"
     cfg = config(source, f"distill.targets={out}")
     metrics = train(ARCH, cfg, tmp_path / "run", log=quiet)
     assert metrics["distill_teacher"]["images"] == 18
-    args = parser.parse_args(
-        ["teacher-targets", "--teacher", str(manifest), "--output", str(tmp_path / "t.npy")]
+    json.dumps(metrics["distill_teacher"])  # plain JSON, no objects
+
+    assert main([*argv, "--output", str(tmp_path / "t.npy")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"autodl-design: error: --output {tmp_path / 't.npy'}: must end in .npz"
     )
-    with pytest.raises(TargetsError, match="must end in .npz"):
-        args.func(args)
-    assert json.loads(json.dumps(metrics["distill_teacher"]))  # plain JSON, no objects
+    missing = ["teacher-targets", "--teacher", str(tmp_path / "none.yaml"), *overrides]
+    assert main([*missing, "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "manifest not found" in err[0]
