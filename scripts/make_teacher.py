@@ -33,14 +33,19 @@ from autodl_design.pretrained import (
 
 def add_from_manifest(target: Path, source: Path, name: str) -> None:
     """Copy model ``name`` of manifest ``source`` (entry and checked weights) into ``target``."""
-    entries = {e["name"]: e for e in read_manifest(source)["models"]}
+    origin = read_manifest(source)
+    entries = {e["name"]: e for e in origin["models"]}
     if name not in entries:
         raise PretrainedError(f"{source}: no model named {name!r}")
     entry = entries[name]
     verify(source, entry)
-    if not target.exists():
-        raise PretrainedError(f"{target}: add a run directory first (it creates the manifest)")
-    manifest = read_manifest(target)
+    if target.exists():
+        manifest = read_manifest(target)
+        shape = ("classes", "image_size", "channels")
+        if any(manifest[k] != origin[k] for k in shape):
+            raise PretrainedError(f"{source}: classes or input shape differ from {target}")
+    else:  # the source's classes, input shape and preprocessing, no models yet
+        manifest = {**origin, "ensemble": None, "models": []}
     if any(m["name"] == name for m in manifest["models"]):
         raise PretrainedError(f"{target}: already has a model named {name!r}")
     copy_atomic(weights_path(source, entry), target.parent / entry["weights"])
@@ -57,16 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.manifest} exists already", file=sys.stderr)
         return 2
     args.manifest.parent.mkdir(parents=True, exist_ok=True)
-    # Runs first: the first one creates the manifest with its classes and input shape.
-    runs = [s for s in args.sources if ":" not in s]
-    picks = [s for s in args.sources if ":" in s]
     try:
-        for source in runs:
-            name, _, run = source.rpartition("=")
-            add_to_manifest(args.manifest, run, name or Path(run).name)
-        for source in picks:
-            manifest, _, name = source.rpartition(":")
-            add_from_manifest(args.manifest, Path(manifest), name)
+        for source in args.sources:
+            if ":" in source:
+                manifest, _, name = source.rpartition(":")
+                add_from_manifest(args.manifest, Path(manifest), name)
+            else:
+                name, _, run = source.rpartition("=")
+                add_to_manifest(args.manifest, run, name or Path(run).name)
     except PretrainedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

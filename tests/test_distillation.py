@@ -285,3 +285,27 @@ def test_teacher_targets_command_writes_the_file_a_training_takes(teacher, tmp_p
     assert main([*missing, "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "manifest not found" in err[0]
+
+
+def test_make_teacher_joins_runs_and_bundled_models_with_checked_weights(teacher, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_teacher.py"
+    spec = importlib.util.spec_from_file_location("make_teacher", path)
+    make_teacher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_teacher)
+    bundled, _, _ = teacher
+    run = bundled.parent.parent / "t2"  # the run that made bundled model t2
+
+    out = tmp_path / "a" / "manifest.yaml"
+    assert make_teacher.main([str(out), f"{bundled}:t1", f"again={run}"]) == 0
+    ensemble = load_ensemble(out)  # every weights file sha256-checked
+    assert ensemble.names == ["t1", "again"]
+    (bundled.parent / "t1.pdparams").rename(tmp_path / "t1.pdparams")
+    try:
+        assert make_teacher.main([str(tmp_path / "b" / "manifest.yaml"), f"{bundled}:t1"]) == 2
+    finally:
+        (tmp_path / "t1.pdparams").rename(bundled.parent / "t1.pdparams")
+    assert make_teacher.main([str(out), f"{bundled}:t2"]) == 2  # exists already
+    assert make_teacher.main([str(tmp_path / "c" / "m.yaml"), f"{bundled}:nope"]) == 2
