@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from autodl_design.config import TTA_MODES, check
-from autodl_design.fileio import sha256_file
+from autodl_design.fileio import replace_atomic, sha256_file, write_text_atomic
 
 __all__ = [
     "TARGETS_FORMAT",
@@ -112,10 +112,8 @@ class TeacherTargets:
 
     def save(self, path: str | Path) -> None:
         """Write ``path`` (``.npz``, no pickled objects) atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, probs=self.probs, meta=np.array(json.dumps(self.meta())))
-        tmp.replace(path)
+        meta = np.array(json.dumps(self.meta()))
+        replace_atomic(path, lambda tmp: _save_npz(tmp, probs=self.probs, meta=meta))
 
     def check_for(self, x: np.ndarray, y: np.ndarray, where: str) -> None:
         """Raise :class:`TargetsError` unless these targets were computed on ``x``, ``y``."""
@@ -172,12 +170,11 @@ def compute_targets(
     next member and view; a part is reused only for the same weights and images.
     """
     from autodl_design.evaluator import predict
-    from autodl_design.pretrained import load_ensemble, softmax, tta_views
+    from autodl_design.pretrained import check_tta, load_ensemble, read_manifest, softmax, tta_views
 
-    if tta not in TTA_MODES:
-        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    check_tta(tta)
     ensemble = load_ensemble(manifest_path)
-    entries = {e["name"]: e for e in _manifest_models(manifest_path)}
+    entries = {e["name"]: e for e in read_manifest(manifest_path)["models"]}
     images_sha = array_digest(x)
     parts = None if parts_dir is None else Path(parts_dir)
     if parts is not None:
@@ -206,12 +203,6 @@ def compute_targets(
     return TeacherTargets(mean, members, tta, images_sha, array_digest(y64), accuracy)
 
 
-def _manifest_models(manifest_path: str | Path) -> list[dict[str, Any]]:
-    from autodl_design.pretrained import read_manifest
-
-    return read_manifest(manifest_path)["models"]
-
-
 def _read_part(path: Path | None, images_sha: str, n: int) -> np.ndarray | None:
     """A finished part for these images, else None (absent, partial or for other images)."""
     if path is None or not path.is_file():
@@ -227,19 +218,27 @@ def _read_part(path: Path | None, images_sha: str, n: int) -> np.ndarray | None:
 
 
 def _write_part(path: Path, probs: np.ndarray, images_sha: str) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, probs)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"images_sha256": images_sha}) + "\n")
+    replace_atomic(path, lambda tmp: _save_npy(tmp, probs))
+    write_text_atomic(path.with_suffix(".json"), json.dumps({"images_sha256": images_sha}) + "\n")
+
+
+# Through a file object: given a path, numpy would append ``.npy``/``.npz`` to the temporary name.
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as f:
+        np.save(f, array)
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with path.open("wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def sharpen(probs: np.ndarray, temperature: float) -> np.ndarray:
     """``softmax(log(probs) / temperature)`` row-wise, float32 ``(N, K)``: the teacher's
     distribution at the distillation temperature (``probs ** (1 / T)`` renormalised)."""
-    z = np.log(np.maximum(probs, _MIN_PROB)) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z).astype(np.float32)
-    return e / e.sum(axis=1, keepdims=True)
+    from autodl_design.pretrained import softmax
+
+    return softmax(np.log(np.maximum(probs, _MIN_PROB)) / temperature)
 
 
 def distillation_loss(logits, labels, soft_targets, config: DistillConfig, label_smoothing: float):
@@ -276,7 +275,6 @@ def cmd_teacher_targets(args: Any) -> int:
     data = load_train_data(config)
     parts = out.with_name(out.stem + ".parts")
     targets = compute_targets(args.teacher, data.train_x, data.train_y, args.tta, parts)
-    out.parent.mkdir(parents=True, exist_ok=True)
     targets.save(out)
     print(
         f"wrote {out}: {len(targets.probs)} images, {len(targets.members)} members, tta "
