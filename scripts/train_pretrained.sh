@@ -27,6 +27,11 @@
 # a run directory missing from runs/ is restored from there before it resumes. Run it shortly
 # before a session ends (the steps since the run's last checkpoint are lost).
 #
+# Each run that ends (passing or not) is recorded at once in the work tree: its metrics.json and
+# train.log are copied to $RECORDS/<model>-<tag>-<stage>-* (stage: e<epochs> for a first stage,
+# else the run's suffix, e.g. m7-w32c3-distill) and the records' table is rewritten
+# (scripts/training_records.py --write); `--save` commits the records with the runs.
+#
 # Progress: --status, or tail -f runs/pretrained-*/*/train.log. Each finished model with a test
 # accuracy of at least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
@@ -51,6 +56,8 @@ DISTILL_CONFIG=${DISTILL_CONFIG-configs/train_cifar10_w32c3_distill.yaml}  # emp
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
+RECORDS=${RECORDS-docs/training}  # where each finished run's record goes (empty: none)
+PYTHON=${PYTHON:-.venv/bin/python}  # runs scripts/training_records.py
 QUEUE_A=${QUEUE_A-m1 m2 m6 m8}  # the default queues, one core each (empty: none)
 QUEUE_B=${QUEUE_B-m4 m7 m5 m3}
 
@@ -167,12 +174,47 @@ try_publish() {
         "or finish by hand with autodl-design add-pretrained / ensemble --write-manifest"
 }
 
-# Train run $2 of model $1 (train_run's arguments); on an error exit say so and fail, so the
-# queue goes on with its next model; a trainer killed by a signal stops the queue instead.
+# The record name <model>-<tag>-<stage> of finished run directory $1 (see the header).
+record_name() {
+    local run=$1 name tag stage
+    name=$(basename "$run")
+    tag=$(basename "$(dirname "$run")")
+    tag=${tag#pretrained-}
+    if [[ $name == *-* ]]; then
+        stage=${name#*-}
+    else
+        stage=e$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["epochs"])' \
+            "$run/metrics.json") || return 1
+    fi
+    echo "${name%%-*}-$tag-$stage"
+}
+
+# Record finished run directory $1 in $RECORDS unless recorded already (a failure is reported,
+# never fatal: the run itself is finished and saved). The queues take turns with the table.
+record_run() {
+    local run=$1 record
+    [ -n "$RECORDS" ] && [ -f "$run/metrics.json" ] || return 0
+    record="$RECORDS/$(record_name "$run")" || {
+        echo "$run: no record written (its metrics.json has no epochs)"
+        return 0
+    }
+    [ -e "$record-metrics.json" ] && return 0
+    (
+        flock 9 || exit
+        mkdir -p "$RECORDS" && cp "$run/metrics.json" "$record-metrics.json" \
+            && { [ ! -f "$run/train.log" ] || cp "$run/train.log" "$record-train.log"; } \
+            && echo "recorded $run as $record-*" \
+            && "$PYTHON" scripts/training_records.py --write > /dev/null
+    ) 9> runs/.publish.lock || echo "$run: recording it in $RECORDS failed; see the error above"
+}
+
+# Train run $2 of model $1 (train_run's arguments) and record it once finished; on an error exit
+# say so and fail, so the queue goes on with its next model; a trainer killed by a signal stops
+# the queue instead.
 try_train() {
     local rc=0
     train_run "$@" || rc=$?
-    [ "$rc" -eq 0 ] && return 0
+    [ "$rc" -eq 0 ] && record_run "$2" && return 0
     if [ "$rc" -gt 128 ]; then
         echo "$1: trainer killed (exit $rc); this queue stops"
         exit "$rc"
@@ -248,6 +290,9 @@ save_all() {
         summary+="${summary:+; }($(basename "$root")) $(printf '%s' "$lines" | paste -sd ';' \
             | sed 's/;/; /g')"
     done
+    if [ -n "$RECORDS" ] && [ -d "$RECORDS" ]; then
+        saved_dirs+=("$RECORDS")
+    fi
     if [ ${#saved_dirs[@]} -eq 0 ]; then
         echo "nothing to save"
         return 0

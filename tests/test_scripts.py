@@ -20,13 +20,18 @@ train)
     acc=$(grep "^$(basename "$out") " accs | cut -d' ' -f2)
     [ "$acc" = error ] && { echo "error: diverged" >&2; exit 3; }
     [ "$acc" = killed ] && kill -TERM $$
-    echo "{\\"test_acc\\": $acc}" > "$out/metrics.json";;
+    echo "{\\"test_acc\\": $acc, \\"epochs\\": ${EPOCHS:-40}}" > "$out/metrics.json";;
 add-pretrained)
     [ -e refuse_publish ] && { echo "error: weights file unreadable" >&2; exit 4; }
     mkdir -p pretrained; echo "- name: ${@: -1}" >> pretrained/manifest.yaml;;
 esac
 """
 
+
+# The stand-in for the Python that rewrites the records' table.
+PYTHON_STAND_IN = """#!/usr/bin/env bash
+echo "$*" >> python.log
+"""
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "t",
@@ -44,6 +49,7 @@ def run_script(tree, *names, **env):
         env={
             "PATH": "/usr/bin:/bin",
             "AUTODL_DESIGN_CLI": str(tree / "cli"),
+            "PYTHON": str(tree / "python"),
             **GIT_IDENTITY,
             **env,
         },
@@ -62,6 +68,8 @@ def make_tree(tree, plan=None):
     shutil.copy(ROOT / "scripts" / "train_pretrained.sh", tree / "scripts")
     (tree / "cli").write_text(STAND_IN)
     (tree / "cli").chmod(0o755)
+    (tree / "python").write_text(PYTHON_STAND_IN)
+    (tree / "python").chmod(0o755)
     if plan is not None:
         (tree / "configs").mkdir()
         (tree / "configs" / "pretrained_plan.txt").write_text(plan)
@@ -298,6 +306,12 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
         " --output runs/pretrained-w40/m3",
     ]
     assert "m3: not added to pretrained/\n" in out
+    # Every run is recorded as it ends, named by its model, run root and stage.
+    records = sorted(p.name for p in (tmp_path / "docs" / "training").iterdir())
+    assert records == [
+        f"{r}-metrics.json"
+        for r in ("m1-w32c3-e40", "m1-w32c3-stage2", "m2-w32-e40", "m2-w32-stage2", "m3-w40-e40")
+    ]
 
     for run in ("pretrained-w32c3/m1", "pretrained-w32/m2"):
         (tmp_path / "runs" / run / "train.log").write_text("epoch 2/40 done: train loss 1.0\n")
@@ -311,10 +325,11 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
         for run in ("pretrained-w32/m2", "pretrained-w32c3/m1")
         for f in ("metrics.json", "train.log")
     ]
+    assert "docs/training/m3-w40-e40-metrics.json" in git(tmp_path, "ls-files", "docs")
     # A finished run saved as it is is not copied or named again.
     assert run_script(tmp_path, "--save").splitlines() == [
         "nothing new to commit in pretrained/in-progress/pretrained-w32 "
-        "pretrained/in-progress/pretrained-w32c3"
+        "pretrained/in-progress/pretrained-w32c3 docs/training"
     ]
     (tmp_path / "runs/pretrained-w32/m2/train.log").write_text("epoch 3/40 done: train loss 1\n")
     assert run_script(tmp_path, "--save").splitlines()[0] == "m2: epoch 3/40 done, finished"
@@ -450,3 +465,37 @@ def test_a_run_saved_before_its_first_epoch_ends_says_so(tmp_path):
     (run / "train.log").write_text("epoch 1/40 step 100/391 loss 2.1 acc 0.2\n")
     assert run_script(tmp_path, "--save").splitlines()[0] == "m3: no epoch done yet"
     assert (tmp_path / "pretrained/in-progress/pretrained-w32c3/m3/checkpoint.pdckpt").is_file()
+
+
+def test_each_run_is_recorded_once_as_it_ends_with_its_log(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "accs").write_text("m1 0.87\nm1-stage2 0.87\nm1-distill 0.881\n")
+    # A log written by the trainer before it ends goes into the record with its metrics.
+    (tmp_path / "runs" / "pretrained-w32c3" / "m1-distill").mkdir(parents=True)
+    (tmp_path / "runs" / "pretrained-w32c3" / "m1-distill" / "train.log").write_text("distilled\n")
+    out = run_script(tmp_path, "m1", EPOCHS="60")
+    records = tmp_path / "docs" / "training"
+    names = ("m1-w32c3-e60", "m1-w32c3-stage2", "m1-w32c3-distill")
+    for name in names:
+        assert f"recorded runs/pretrained-w32c3/{name.split('-')[0]}" in out
+        assert (records / f"{name}-metrics.json").exists(), name
+    assert (records / "m1-w32c3-distill-train.log").read_text() == "distilled\n"
+    assert (records / "m1-w32c3-distill-metrics.json").read_text().startswith('{"test_acc": 0.881')
+    table_writes = ["scripts/training_records.py --write"] * 3
+    assert (tmp_path / "python.log").read_text().splitlines() == table_writes
+
+    # Recorded once: a record already there is left as it is, and the table is not rewritten.
+    (records / "m1-w32c3-e60-metrics.json").write_text("kept")
+    (tmp_path / "pretrained" / "manifest.yaml").unlink()
+    run_script(tmp_path, "m1")
+    assert (records / "m1-w32c3-e60-metrics.json").read_text() == "kept"
+    assert (tmp_path / "python.log").read_text().splitlines() == table_writes
+
+    # RECORDS= : no records; a failed table rewrite is reported and the queue goes on.
+    (tmp_path / "accs").write_text("m2 0.87\nm2-stage2 0.87\nm2-distill 0.87\nm3 0.87\n")
+    run_script(tmp_path, "m2", RECORDS="")
+    assert not list(records.glob("m2-*"))
+    (tmp_path / "python").write_text("#!/usr/bin/env bash\nexit 1\n")
+    out = run_script(tmp_path, "m3", STAGE2_CONFIG="")
+    assert "runs/pretrained-w32c3/m3: recording it in docs/training failed" in out
+    assert "m3: not added to pretrained/" in out
