@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,9 @@ class Ensemble:
     ``auto`` (a oneDNN Paddle Inference predictor from 2,500 images on, about 2x dygraph's
     img/s), ``dygraph`` or ``onednn`` (see :func:`autodl_design.evaluator.predict`). ``tta``:
     ``"none"`` (default, the manifest's headline figures) or ``"flip"`` (each member averages
-    its softmax over the image and its mirror: twice the cost).
+    its softmax over the image and its mirror: twice the cost). ``weights_sha256[i]``: the sha256
+    of ``networks[i]``'s checked weights file (empty when the networks were not loaded from a
+    manifest).
     """
 
     names: list[str]
@@ -165,6 +167,7 @@ class Ensemble:
     channels: int = 3
     engine: str = "auto"
     tta: str = "none"
+    weights_sha256: list[str] = field(default_factory=list)
 
     def member_probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Per-model probabilities float32 ``(M, N, K)`` for uint8 images ``(N, H, W, C)``."""
@@ -213,7 +216,14 @@ def load_ensemble(manifest_path: str | Path, names: Sequence[str] | None = None)
         verify(manifest_path, entries[name])
     channels = int(manifest["channels"])
     nets = [load_model(manifest_path, entries[n], channels) for n in chosen]
-    return Ensemble(chosen, nets, list(manifest["classes"]), int(manifest["image_size"]), channels)
+    return Ensemble(
+        chosen,
+        nets,
+        list(manifest["classes"]),
+        int(manifest["image_size"]),
+        channels,
+        weights_sha256=[str(entries[n]["sha256"]) for n in chosen],
+    )
 
 
 def recipe_of(record: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,16 @@ from autodl_design.config import INFERENCE_ENGINES, TTA_MODES
 
 if TYPE_CHECKING:
     from autodl_design.pretrained import Ensemble
+    from autodl_design.prob_cache import ProbabilityCache
 
 
 def evaluate_ensemble(
-    ensemble: Ensemble, x: np.ndarray, y: np.ndarray, batch_size: int = 256, flip: bool = False
+    ensemble: Ensemble,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 256,
+    flip: bool = False,
+    cache: ProbabilityCache | None = None,
 ) -> dict[str, Any]:
     """Accuracy and speed of each member and of the ensemble on uint8 ``x`` ``(N, H, W, C)``.
 
@@ -31,32 +37,54 @@ def evaluate_ensemble(
     ``tta`` is not applied); the ensemble's time is the sum of its members' (they run one after
     another). With ``flip`` every entry also has ``accuracy_flip``, measured with flip
     test-time augmentation (softmax averaged over the image and its mirror; not timed).
+    With ``cache`` (it needs ``ensemble.weights_sha256``) a member's stored probabilities are
+    read back instead of computed; such a member was not timed, so its ``seconds`` and
+    ``img_per_s`` are None, and so are the ensemble's.
     """
+    from autodl_design.distillation import array_digest
     from autodl_design.evaluator import predict
     from autodl_design.pretrained import softmax, tta_views
 
     y = np.asarray(y)
-    mirror = tta_views(x, "flip")[1] if flip else None
+    views = tta_views(x, "flip" if flip else "none")
+    if cache is not None and len(ensemble.weights_sha256) != len(ensemble.names):
+        raise ValueError("a probability cache needs the ensemble's weights_sha256")
+    digests = [array_digest(v) for v in views] if cache is not None else []
     models, probs, probs_flip = [], [], []
-    for name, net in zip(ensemble.names, ensemble.networks, strict=True):
-        start = time.perf_counter()
-        p = softmax(predict(net, x, batch_size, engine=ensemble.engine))
-        seconds = time.perf_counter() - start
-        probs.append(p)
-        row = {"name": name, "accuracy": _accuracy(p, y)}
-        if mirror is not None:
-            p_mirror = softmax(predict(net, mirror, batch_size, engine=ensemble.engine))
-            probs_flip.append((p + p_mirror) / 2)
+    for i, (name, net) in enumerate(zip(ensemble.names, ensemble.networks, strict=True)):
+        per_view, seconds = [], None
+        for j, view in enumerate(views):
+            shape = (len(view), len(ensemble.classes))
+            key = (ensemble.weights_sha256[i], digests[j], ensemble.engine) if cache else None
+            p = cache.get(*key, shape) if key else None
+            if p is None:
+                start = time.perf_counter()
+                p = softmax(predict(net, view, batch_size, engine=ensemble.engine))
+                if j == 0:
+                    seconds = time.perf_counter() - start
+                if key:
+                    cache.put(*key, p)
+            per_view.append(p)
+        probs.append(per_view[0])
+        row = {"name": name, "accuracy": _accuracy(per_view[0], y)}
+        if flip:
+            probs_flip.append((per_view[0] + per_view[1]) / 2)
             row["accuracy_flip"] = _accuracy(probs_flip[-1], y)
-        models.append({**row, "seconds": seconds, "img_per_s": len(y) / seconds})
-    total = sum(m["seconds"] for m in models)
+        speed = None if seconds is None else len(y) / seconds
+        models.append({**row, "seconds": seconds, "img_per_s": speed})
+    timed = [m["seconds"] for m in models]
+    total = None if None in timed else sum(timed)
     ens = {"accuracy": _accuracy(np.mean(probs, axis=0), y)}
-    if mirror is not None:
+    if flip:
         ens["accuracy_flip"] = _accuracy(np.mean(probs_flip, axis=0), y)
     return {
         "images": len(y),
         "models": models,
-        "ensemble": {**ens, "seconds": total, "img_per_s": len(y) / total},
+        "ensemble": {
+            **ens,
+            "seconds": total,
+            "img_per_s": None if total is None else len(y) / total,
+        },
     }
 
 
@@ -123,7 +151,12 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         test_set += f" (seeded subset of {len(y)} of {n_all})"
     # The manifest keeps both figures: plain (the headline) and with flip TTA.
     flip = args.tta == "flip" or args.write_manifest
-    result = evaluate_ensemble(ensemble, x, y, args.batch_size, flip=flip)
+    cache = None
+    if args.cache:
+        from autodl_design.prob_cache import ProbabilityCache
+
+        cache = ProbabilityCache(args.cache)
+    result = evaluate_ensemble(ensemble, x, y, args.batch_size, flip=flip, cache=cache)
     print(f"{len(y)} images: {test_set}")
     label = f"ensemble ({len(result['models'])})"
     rows = [*result["models"], {"name": label, **result["ensemble"]}]
@@ -131,7 +164,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     print(f"{'model':<20} {'accuracy':>9}{flip_head} {'img/s':>8}")
     for m in rows:
         flip_col = f" {m['accuracy_flip']:>9.4f}" if flip else ""
-        print(f"{m['name']:<20} {m['accuracy']:>9.4f}{flip_col} {m['img_per_s']:>8.1f}")
+        speed = "cached" if m["img_per_s"] is None else f"{m['img_per_s']:.1f}"
+        print(f"{m['name']:<20} {m['accuracy']:>9.4f}{flip_col} {speed:>8}")
+    if cache is not None:
+        print(f"probability cache {cache.folder}: {cache.hits} read back, {cache.misses} computed")
     e = result["ensemble"]
     if args.write_manifest:
         manifest = read_manifest(path)
@@ -259,6 +295,12 @@ def register(
         help="flip: also measure flip test-time augmentation (--write-manifest: always)",
     )
     p.add_argument("--write-manifest", action="store_true", help="store the measured accuracies")
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep each model's probabilities in DIR and reuse them while its weights, the "
+        "images and the engine are unchanged (cached models are not timed)",
+    )
     p.set_defaults(func=cmd_ensemble)
 
     p = subparsers.add_parser("predict", help="classify image files with the ensemble")

@@ -35,7 +35,8 @@
 # Progress: --status, or tail -f runs/pretrained-*/*/train.log. Each finished model with a test
 # accuracy of at least MIN_TEST_ACC (default 0.88) is copied into pretrained/
 # (`autodl-design add-pretrained`) and the ensemble re-measured (`autodl-design ensemble
-# --write-manifest`, which also rewrites the READMEs' tables); one queue at a time does that.
+# --write-manifest`, which also rewrites the READMEs' tables; with `--cache $ENSEMBLE_CACHE` the
+# members measured before are read back, not recomputed); one queue at a time does that.
 # A model below the bar trains a second stage from its own weights with its plan's second-stage
 # config into NAME-stage2 (same run root), which is then published by the same rule; the recipe
 # in the manifest records both stages. A model still below the bar after its second stage trains a
@@ -58,6 +59,8 @@ MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
 RECORDS=${RECORDS-docs/training}  # where each finished run's record goes (empty: none)
 PYTHON=${PYTHON:-.venv/bin/python}  # runs scripts/training_records.py
+# The members' test-set probabilities, so a publication computes only the new model's.
+ENSEMBLE_CACHE=${ENSEMBLE_CACHE:-runs/ensemble-cache}
 QUEUE_A=${QUEUE_A-m1 m2 m6 m8}  # the default queues, one core each (empty: none)
 QUEUE_B=${QUEUE_B-m4 m7 m5 m3}
 
@@ -163,7 +166,8 @@ publish() {
                 "not added"
             exit 0
         fi
-        "$CLI" add-pretrained "$run" --name "$name" && "$CLI" ensemble --write-manifest
+        "$CLI" add-pretrained "$run" --name "$name" \
+            && "$CLI" ensemble --write-manifest --cache "$ENSEMBLE_CACHE"
     ) 9> runs/.publish.lock
 }
 

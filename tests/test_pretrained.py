@@ -13,6 +13,7 @@ from PIL import Image
 from autodl_design import pretrained_cli
 from autodl_design.config import load_config
 from autodl_design.data import load_test_set, preprocess
+from autodl_design.distillation import array_digest
 from autodl_design.evaluator import predict
 from autodl_design.fileio import sha256_file
 from autodl_design.final_training import TrainConfig, TrainData, train
@@ -26,6 +27,8 @@ from autodl_design.pretrained import (
     read_manifest,
     softmax,
 )
+from autodl_design.pretrained_cli import evaluate_ensemble
+from autodl_design.prob_cache import ProbabilityCache
 from autodl_design.space import Architecture, random_architecture
 
 CLASSES = ["a", "b", "c"]
@@ -243,6 +246,44 @@ def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     for e in m["models"]:
         assert f"| {e['name']} | `{e['architecture_key']}` |" in text
         assert f"{100 * e['test_accuracy']:.2f}%" in text
+
+
+def test_ensemble_command_reuses_the_cached_probabilities_of_unchanged_models(
+    built, manifest, tmp_path, capsys
+):
+    folder, cache = built[0] / "folder", tmp_path / "cache"
+    args = ("ensemble", "--manifest", manifest, "--data", folder, "--write-manifest")
+    assert run_cli(*args, "--cache", cache) == 0
+    assert "0 read back, 4 computed" in capsys.readouterr().out  # 2 models x (image, mirror)
+    measured = read_manifest(manifest)
+    assert len(list(cache.glob("*.npy"))) == 4
+    assert run_cli(*args, "--cache", cache) == 0
+    out = capsys.readouterr().out
+    assert "4 read back, 0 computed" in out and out.count("cached") == 3  # 2 models, ensemble
+    assert read_manifest(manifest) == measured
+    # An unreadable file is recomputed.
+    sorted(cache.glob("*.npy"))[0].write_bytes(b"not an array")
+    assert run_cli(*args, "--cache", cache) == 0
+    assert "3 read back, 1 computed" in capsys.readouterr().out
+    assert read_manifest(manifest) == measured
+    # What is read back is what the accuracies come from.
+    x, y = tiny_images(5, 2)
+    ensemble = load_ensemble(manifest)
+    wrong = np.zeros((len(y), len(CLASSES)), np.float32)
+    wrong[np.arange(len(y)), (y + 1) % len(CLASSES)] = 1  # every image in the wrong class
+    key = (ensemble.weights_sha256[0], array_digest(x), "auto")
+    ProbabilityCache(cache).put(*key, wrong)
+    got = evaluate_ensemble(ensemble, x, y, flip=True, cache=ProbabilityCache(cache))
+    assert got["models"][0]["accuracy"] == 0.0 and got["models"][0]["img_per_s"] is None
+    # other weights (a replaced model), other images or another engine: computed afresh
+    ensemble.weights_sha256[1] = "0" * 64
+    ensemble.engine = "dygraph"
+    fresh = ProbabilityCache(cache)
+    got = evaluate_ensemble(ensemble, x[:9], y[:9], flip=True, cache=fresh)
+    assert (fresh.hits, fresh.misses) == (0, 4) and got["ensemble"]["img_per_s"] > 0
+    with pytest.raises(ValueError, match="needs the ensemble's weights_sha256"):
+        ensemble.weights_sha256 = []
+        evaluate_ensemble(ensemble, x, y, cache=fresh)
 
 
 def test_predict_export_and_add_commands(built, manifest, tmp_path, capsys):

@@ -105,12 +105,12 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     assert calls == [
         f"train --arch pretrained/archs/m1.json {first} --output runs/pretrained-w32c3/m1",
         "add-pretrained runs/pretrained-w32c3/m1 --name m1",
-        "ensemble --write-manifest",
+        "ensemble --write-manifest --cache runs/ensemble-cache",
         f"train --arch pretrained/archs/m2.json {first} --output runs/pretrained-w32c3/m2",
         f"train --arch pretrained/archs/m2.json {stage2} --output runs/pretrained-w32c3/m2-stage2"
         " -o init_from=runs/pretrained-w32c3/m2/model.pdparams",
         "add-pretrained runs/pretrained-w32c3/m2-stage2 --name m2",
-        "ensemble --write-manifest",
+        "ensemble --write-manifest --cache runs/ensemble-cache",
         f"train --arch pretrained/archs/m3.json {first} --output runs/pretrained-w32c3/m3 --resume",
         f"train --arch pretrained/archs/m3.json {stage2} --output runs/pretrained-w32c3/m3-stage2"
         " -o init_from=runs/pretrained-w32c3/m3/model.pdparams",
@@ -198,7 +198,7 @@ def test_a_failed_training_or_publication_is_reported_and_the_queue_goes_on(tmp_
     out = run_script(tmp_path, "m3")
     assert (tmp_path / "calls.log").read_text().splitlines() == [
         "add-pretrained runs/pretrained-w32c3/m3 --name m3",
-        "ensemble --write-manifest",
+        "ensemble --write-manifest --cache runs/ensemble-cache",
     ]
 
     # a trainer killed by a signal (as at the end of a session) stops the queue
@@ -257,7 +257,7 @@ def test_a_run_saved_in_git_resumes_on_another_machine(tmp_path):
     assert calls[0].endswith("--output runs/pretrained-w32c3/m1 --resume")
     assert calls[1:] == [
         "add-pretrained runs/pretrained-w32c3/m1 --name m1",
-        "ensemble --write-manifest",
+        "ensemble --write-manifest --cache runs/ensemble-cache",
     ]
     # Published, but until the manifest is committed the saved run stays (with its weights):
     # a new machine would restore and publish it again.
