@@ -54,15 +54,14 @@ def evaluate_ensemble(
     for i, (name, net) in enumerate(zip(ensemble.names, ensemble.networks, strict=True)):
         per_view, seconds = [], None
         for j, view in enumerate(views):
-            shape = (len(view), len(ensemble.classes))
-            key = (ensemble.weights_sha256[i], digests[j], ensemble.engine) if cache else None
-            p = cache.get(*key, shape) if key else None
+            key = (ensemble.weights_sha256[i], digests[j], ensemble.engine) if digests else None
+            p = None if key is None else cache.get(*key, (len(view), len(ensemble.classes)))
             if p is None:
                 start = time.perf_counter()
                 p = softmax(predict(net, view, batch_size, engine=ensemble.engine))
                 if j == 0:
                     seconds = time.perf_counter() - start
-                if key:
+                if key is not None:
                     cache.put(*key, p)
             per_view.append(p)
         probs.append(per_view[0])
