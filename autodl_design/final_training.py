@@ -39,6 +39,7 @@ from autodl_design.data import DataError, read_source
 from autodl_design.data.sampling import cap_per_class
 from autodl_design.distillation import DistillConfig
 from autodl_design.space import Architecture, ArchitectureError
+from autodl_design.swa import SWAConfig
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -74,6 +75,8 @@ class TrainConfig(SGDConfig):
     network; a classifier of another class count is left freshly initialised, for fine-tuning on
     other classes); its sha256 goes into the metrics. ``distill``: distillation from a teacher's
     soft targets (:mod:`autodl_design.distillation`; off while ``distill.targets`` is null).
+    ``swa``: stochastic weight averaging over the last epochs (:mod:`autodl_design.swa`; off
+    while ``swa.last_epochs`` is null).
     ``max_test_per_class`` caps the test images of the final report (null: all).
 
     Operational settings a resumed run may change: ``num_threads``, ``log_every`` (steps between
@@ -90,6 +93,7 @@ class TrainConfig(SGDConfig):
     train_on_val: bool = True
     init_from: str | None = None
     distill: DistillConfig = field(default_factory=DistillConfig)
+    swa: SWAConfig = field(default_factory=SWAConfig)
     max_test_per_class: int | None = None
     seed: int = 0
     num_threads: int = 1
@@ -104,6 +108,8 @@ class TrainConfig(SGDConfig):
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
         check(self.init_from is None or self.init_from != "", "init_from", "must be a path or null")
+        ok = self.swa.last_epochs is None or self.swa.last_epochs <= self.epochs
+        check(ok, "swa.last_epochs", f"must be <= epochs ({self.epochs})")
         ok = self.max_test_per_class is None or self.max_test_per_class >= 1
         check(ok, "max_test_per_class", "must be >= 1 or null")
         check(self.num_threads >= 1, "num_threads", "must be >= 1")

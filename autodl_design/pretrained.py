@@ -231,7 +231,8 @@ def recipe_of(record: dict[str, Any]) -> dict[str, Any]:
     its ``init_stage``): its config minus network and operational keys, what it trained on and
     how it ended; ``init_from_sha256`` and ``init_stage`` (the earlier stage's recipe, the same
     way) when it started from trained weights; ``distill_teacher`` (the teacher targets' file,
-    sha256 and members) when it was distilled."""
+    sha256 and members) when it was distilled; ``swa_result`` (snapshots averaged, images of the
+    batch-norm pass, the last iterate's test accuracy) when it averaged weights."""
     recipe = {k: v for k, v in record["config"].items() if k not in _NOT_RECIPE}
     recipe.update(
         train_images=record["train_images"],
@@ -243,6 +244,8 @@ def recipe_of(record: dict[str, Any]) -> dict[str, Any]:
         recipe["init_from_sha256"] = record["init_from_sha256"]
     if record.get("distill_teacher"):
         recipe["distill_teacher"] = record["distill_teacher"]
+    if record.get("swa"):
+        recipe["swa_result"] = record["swa"]
     if record.get("init_stage"):
         recipe["init_stage"] = recipe_of(record["init_stage"])
     return recipe

@@ -44,6 +44,7 @@ from autodl_design.flops import count_flops, count_params
 from autodl_design.initial_weights import earlier_stage, load_initial_weights
 from autodl_design.network import build_network
 from autodl_design.space import Architecture
+from autodl_design.swa import WeightAverage, apply_average, parameters_of, swa_lr
 
 CHECKPOINT_FORMAT = "autodl-design/train/v1"
 
@@ -127,7 +128,10 @@ class Trainer:
         self.net = build_network(arch, config.network, in_channels=c)
         self.input_shape = (1, c, h, w)
         self.steps_per_epoch = num_batches(len(train_x), config.batch_size)
-        self.lr_at = cosine_lr(config.lr, config.lr_min, config.epochs * self.steps_per_epoch)
+        self.lr_at = swa_lr(
+            config.lr, config.swa, config.epochs, self.steps_per_epoch
+        ) or cosine_lr(config.lr, config.lr_min, config.epochs * self.steps_per_epoch)
+        self.average = WeightAverage()  # of the SWA epochs' end weights (config.swa)
         clip = paddle.nn.ClipGradByGlobalNorm(config.grad_clip) if config.grad_clip else None
         self.opt = paddle.optimizer.Momentum(
             learning_rate=self.lr_at(0),
@@ -172,6 +176,7 @@ class Trainer:
             "model": layer_state(self.net),
             "optimizer": optimizer_state(self.opt, self.net),
             "rng": {"numpy_epoch_start": self.epoch_rng_state, "paddle": paddle.get_rng_state()},
+            "swa_average": self.average.state(),
         }
 
     def load_initial_weights(self, path: Path) -> str:
@@ -201,6 +206,7 @@ class Trainer:
         load_layer_state(self.net, state["model"])
         load_optimizer_state(self.opt, self.net, state["optimizer"])
         self.progress = saved
+        self.average = WeightAverage.from_state(state.get("swa_average"))
         self.epoch_rng_state = state["rng"]["numpy_epoch_start"]
         paddle.set_rng_state(state["rng"]["paddle"])
 
@@ -312,6 +318,10 @@ class Trainer:
             f"acc {acc:.3f} lr {entry['lr']:.5f} {speed:.1f} img/s ({entry['seconds']:.1f}s, "
             f"{self._eta_hours():.1f} h to go)"
         )
+        swa = self.config.swa
+        if swa.last_epochs is not None and p.epoch > self.config.epochs - swa.last_epochs:
+            self.average.add(parameters_of(self.net))
+            self.log(f"weight average: {self.average.count} of {swa.last_epochs} snapshots")
         if self.writer is not None:
             for key in ("train_loss", "train_acc", "img_per_s"):
                 self.writer.add_scalar(f"epoch/{key}", entry[key], entry["epoch"])
@@ -322,6 +332,22 @@ class Trainer:
         left = self.config.epochs * self.steps_per_epoch - p.global_step
         return left * p.seconds / max(p.global_step, 1) / 3600
 
+    def _apply_average(self, test: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+        """Replace the network's weights by the SWA average (batch-norm statistics recomputed);
+        the last iterate's test accuracy is measured first, for the record only."""
+        last_acc = None
+        if test is not None:
+            _, last_acc = evaluate_accuracy(
+                self.net, *test, self.config.batch_size, engine=self.config.inference_engine
+            )
+            self.log(f"last iterate (before averaging): test acc {last_acc:.4f}")
+        seen = apply_average(self.net, self.average, self.train_x, self.config, self.log)
+        return {
+            "snapshots": self.average.count,
+            "bn_images": seen,
+            "last_iterate_test_acc": last_acc,
+        }
+
     def finish(
         self, output_dir: Path, test: tuple[np.ndarray, np.ndarray] | None, extra: dict[str, Any]
     ) -> dict[str, Any]:
@@ -329,6 +355,9 @@ class Trainer:
         ``metrics.json``; returns the metrics (``extra`` is merged in)."""
         p = self.progress
         test_loss = test_acc = None
+        swa_record = None
+        if self.config.swa.last_epochs is not None:
+            swa_record = self._apply_average(test)
         if test is not None:
             test_loss, test_acc = evaluate_accuracy(
                 self.net, *test, self.config.batch_size, engine=self.config.inference_engine
@@ -356,6 +385,7 @@ class Trainer:
             "init_from_sha256": p.init_sha256,
             "init_stage": p.init_stage,
             "distill_teacher": p.teacher,
+            "swa": swa_record,
             **extra,
             "history": p.history,
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another, each with
 # its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config, first-stage
-# options such as seed=1) and the distillation stage ($DISTILL_CONFIG), into
+# options such as seed=1), the distillation stage ($DISTILL_CONFIG) and the SWA stage ($SWA_CONFIG),
+# into
 # runs/pretrained-TAG/NAME (TAG: the config's name without train_cifar10_, e.g. w32c3), resuming
 # any run already started and skipping finished ones and models already in pretrained/.
 # Safe to kill at any time and to start again.
@@ -13,7 +14,8 @@
 #       STAGE2_CONFIG=configs/train_cifar10_w32_stage2.yaml \
 #       bash scripts/train_pretrained.sh m4       # another recipe than the plan's, for every model
 #                                                 # named (STAGE2_CONFIG= : no second stage,
-#                                                 # DISTILL_CONFIG= : no distillation stage)
+#                                                 # DISTILL_CONFIG= : no distillation stage,
+#                                                 # SWA_CONFIG= : no SWA stage)
 #
 #   bash scripts/train_pretrained.sh --status     # where each model of the plan stands
 #                                                 # (or --status m4)
@@ -42,11 +44,14 @@
 # in the manifest records both stages. A model still below the bar after its second stage trains a
 # distillation stage from the second stage's weights with $DISTILL_CONFIG (soft targets of an
 # ensemble teacher: autodl_design/distillation.py) into NAME-distill, published by the same rule;
-# there is no further stage. (Until 2026-12-04 the third stage was the second-stage config again
-# with seed 2, into NAME-stage3, when the second stage's gain repeated would reach the bar: m1's
-# published recipe.) A training that ends with an error is reported and the
-# queue goes on with its next model (a trainer killed by a signal stops the queue); a failed
-# publication is reported and the run left finished, for a rerun of this script to publish.
+# one still below the bar after that trains an SWA stage from the distillation stage's weights with
+# $SWA_CONFIG (stochastic weight averaging: autodl_design/swa.py) into NAME-swa, published by the
+# same rule; there is no further stage (an empty stage config ends the chain there). (Until
+# 2026-12-04 the third stage was the second-stage config again with seed 2, into NAME-stage3, when
+# the second stage's gain repeated would reach the bar: m1's published recipe.) A training that
+# ends with an error is reported and the queue goes on with its next model (a trainer killed by a
+# signal stops the queue); a failed publication is reported and the run left finished, for a rerun
+# of this script to publish.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${AUTODL_DESIGN_CLI:-.venv/bin/autodl-design}
@@ -54,6 +59,7 @@ PLAN=${PLAN:-configs/pretrained_plan.txt}
 DEFAULT_CONFIG=configs/train_cifar10_w32c3.yaml  # for a model the plan does not list
 DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 DISTILL_CONFIG=${DISTILL_CONFIG-configs/train_cifar10_w32c3_distill.yaml}  # empty: no such stage
+SWA_CONFIG=${SWA_CONFIG-configs/train_cifar10_w32c3_swa.yaml}  # empty: no such stage
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
@@ -61,8 +67,10 @@ RECORDS=${RECORDS-docs/training}  # where each finished run's record goes (empty
 PYTHON=${PYTHON:-.venv/bin/python}  # runs scripts/training_records.py
 # The members' test-set probabilities, so a publication computes only the new model's.
 ENSEMBLE_CACHE=${ENSEMBLE_CACHE:-runs/ensemble-cache}
-QUEUE_A=${QUEUE_A-m1 m2 m6 m8}  # the default queues, one core each (empty: none)
-QUEUE_B=${QUEUE_B-m4 m7 m5 m3}
+# The default queues, one core each (empty: none); a queue finishes each model's stages before
+# its next model, so the runs under way come first (m6's and m3's distillation stages).
+QUEUE_A=${QUEUE_A-m1 m6 m2 m8}
+QUEUE_B=${QUEUE_B-m4 m7 m3 m5}
 
 # Field $2 (1: first-stage config, 2: second-stage config, 3: first-stage options; "-" for none)
 # of model $1's plan line.
@@ -366,7 +374,7 @@ status() {
         root=$(root_of "$(config_of "$name")")
         saved=$(saved_root_of "$root")
         run_status "$root/$name" "$name" "$saved/$name"
-        for stage in stage2 stage3 distill; do
+        for stage in stage2 stage3 distill swa; do
             if [ -d "$root/$name-$stage" ] || [ -d "$saved/$name-$stage" ]; then
                 run_status "$root/$name-$stage" "$name" "$saved/$name-$stage"
             fi
@@ -442,15 +450,21 @@ for name in "$@"; do
         try_publish "$name" "$stage2"
         continue
     fi
-    if [ -z "$DISTILL_CONFIG" ]; then
-        echo "$name: not added to pretrained/ after the second stage"
-        continue
-    fi
-    distill="$root/$name-distill"
-    try_train "$name" "$distill" "$DISTILL_CONFIG" -o "init_from=$stage2/model.pdparams" || continue
-    if reached_bar "$distill"; then
-        try_publish "$name" "$distill"
-    else
-        echo "$name: not added to pretrained/ after the distillation stage"
-    fi
+    # The later stages, each from the weights of the stage before it.
+    last=$stage2 last_what="second stage"
+    for stage in distill swa; do
+        case $stage in
+        distill) stage_config=$DISTILL_CONFIG what="distillation stage" ;;
+        swa) stage_config=$SWA_CONFIG what="SWA stage" ;;
+        esac
+        [ -n "$stage_config" ] || break
+        run="$root/$name-$stage"
+        try_train "$name" "$run" "$stage_config" -o "init_from=$last/model.pdparams" || continue 2
+        last=$run last_what=$what
+        if reached_bar "$run"; then
+            try_publish "$name" "$run"
+            continue 2
+        fi
+    done
+    echo "$name: not added to pretrained/ after the $last_what"
 done

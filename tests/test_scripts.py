@@ -90,6 +90,7 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     make_tree(tmp_path)
     (tmp_path / "accs").write_text(
         "m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.865\nm3-distill 0.87\n"
+        "m3-swa 0.872\n"
     )
     # m3's first stage had been started: it is resumed, not restarted.
     m3_run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
@@ -117,8 +118,11 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
         "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3_distill.yaml"
         " --output runs/pretrained-w32c3/m3-distill"
         " -o init_from=runs/pretrained-w32c3/m3-stage2/model.pdparams",
+        "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3_swa.yaml"
+        " --output runs/pretrained-w32c3/m3-swa"
+        " -o init_from=runs/pretrained-w32c3/m3-distill/model.pdparams",
     ]
-    assert "m3: not added to pretrained/ after the distillation stage" in out
+    assert "m3: not added to pretrained/ after the SWA stage" in out
 
     (tmp_path / "calls.log").unlink()
     again = run_script(tmp_path, "m1", "m2", "m3")
@@ -126,7 +130,7 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     assert "m1: in pretrained/ already" in again and "m2: in pretrained/ already" in again
 
 
-def test_below_the_bar_after_the_second_stage_a_distillation_stage_and_no_more(tmp_path):
+def test_below_the_bar_after_the_second_stage_distillation_then_swa_and_no_more(tmp_path):
     make_tree(tmp_path)
     (tmp_path / ".gitignore").write_text("runs/\ncalls.log\naccs\n")
     git(tmp_path, "init", "-q")
@@ -134,25 +138,44 @@ def test_below_the_bar_after_the_second_stage_a_distillation_stage_and_no_more(t
     git(tmp_path, "commit", "-q", "-m", "project")
     (tmp_path / "accs").write_text(
         "m1 0.87\nm1-stage2 0.876\nm1-distill 0.8805\n"  # passes after distillation
-        "m2 0.87\nm2-stage2 0.874\nm2-distill 0.879\n"  # still below: no further stage
+        "m2 0.87\nm2-stage2 0.874\nm2-distill 0.879\n"  # still below: the SWA stage
+        "m2-swa 0.8801\n"  # passes after the SWA stage
+        "m5 0.87\nm5-stage2 0.874\nm5-distill 0.875\nm5-swa 0.879\n"  # no further stage
     )
-    out = run_script(tmp_path, "m1", "m2")
+    out = run_script(tmp_path, "m1", "m2", "m5")
     calls = (tmp_path / "calls.log").read_text().splitlines()
     distill = "-c configs/train_cifar10_w32c3_distill.yaml"
+    swa = "-c configs/train_cifar10_w32c3_swa.yaml"
     runs = "runs/pretrained-w32c3"
-    assert [c for c in calls if "distill" in c] == [
+    assert [c for c in calls if "distill" in c or "swa" in c] == [
         f"train --arch pretrained/archs/m1.json {distill} --output {runs}/m1-distill"
         f" -o init_from={runs}/m1-stage2/model.pdparams",
         f"add-pretrained {runs}/m1-distill --name m1",
         f"train --arch pretrained/archs/m2.json {distill} --output {runs}/m2-distill"
         f" -o init_from={runs}/m2-stage2/model.pdparams",
+        f"train --arch pretrained/archs/m2.json {swa} --output {runs}/m2-swa"
+        f" -o init_from={runs}/m2-distill/model.pdparams",
+        f"add-pretrained {runs}/m2-swa --name m2",
+        f"train --arch pretrained/archs/m5.json {distill} --output {runs}/m5-distill"
+        f" -o init_from={runs}/m5-stage2/model.pdparams",
+        f"train --arch pretrained/archs/m5.json {swa} --output {runs}/m5-swa"
+        f" -o init_from={runs}/m5-distill/model.pdparams",
     ]
-    assert len(calls) == 8  # 3 trainings each, m1's publication and ensemble; nothing more
-    assert "m2: not added to pretrained/ after the distillation stage" in out
-    assert (tmp_path / "pretrained" / "manifest.yaml").read_text() == "- name: m1\n"
+    # m1: 3 trainings, m2 and m5: 4 each, two publications with their ensembles; nothing more
+    assert len(calls) == 15
+    assert "m5: not added to pretrained/ after the SWA stage" in out
+    manifest = (tmp_path / "pretrained" / "manifest.yaml").read_text()
+    assert manifest == "- name: m1\n- name: m2\n"
 
-    status = run_script(tmp_path, "--status", "m2")
-    assert "runs/pretrained-w32c3/m2-distill" in status and "0.8790 (< 0.88)" in status
+    status = run_script(tmp_path, "--status", "m5")
+    assert "runs/pretrained-w32c3/m5-distill" in status and "0.8750 (< 0.88)" in status
+    assert "runs/pretrained-w32c3/m5-swa" in status and "0.8790 (< 0.88)" in status
+
+    # SWA_CONFIG= : no SWA stage
+    (tmp_path / "accs").write_text("m6 0.87\nm6-stage2 0.874\nm6-distill 0.875\n")
+    out = run_script(tmp_path, "m6", SWA_CONFIG="")
+    assert "m6: not added to pretrained/ after the distillation stage" in out
+    assert "m6-swa" not in (tmp_path / "calls.log").read_text()
 
     # Saved runs of a published model go once its manifest is committed, its distillation too.
     for run in ("m1", "m1-stage2", "m1-distill"):
@@ -405,7 +428,9 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         "m7  configs/train_cifar10_w32c3.yaml  configs/train_cifar10_w32c3_stage2.yaml"
         "  seed=1,optim.lr=0.05\n",
     )
-    (tmp_path / "accs").write_text("m4 0.881\nm7 0.87\nm7-stage2 0.871\nm7-distill 0.872\n")
+    (tmp_path / "accs").write_text(
+        "m4 0.881\nm7 0.87\nm7-stage2 0.871\nm7-distill 0.872\nm7-swa 0.873\n"
+    )
     started = run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
     assert started.splitlines() == ["queue a started (m7): runs/queue-a.log"]
     assert (tmp_path / "calls.log").read_text().splitlines() == [
@@ -419,9 +444,12 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3_distill.yaml"
         " --output runs/pretrained-w32c3/m7-distill"
         " -o init_from=runs/pretrained-w32c3/m7-stage2/model.pdparams",
+        "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3_swa.yaml"
+        " --output runs/pretrained-w32c3/m7-swa"
+        " -o init_from=runs/pretrained-w32c3/m7-distill/model.pdparams",
     ]
     assert (
-        "m7: not added to pretrained/ after the distillation stage"
+        "m7: not added to pretrained/ after the SWA stage"
         in (tmp_path / "runs" / "queue-a.log").read_text()
     )
     assert [line.split()[:2] for line in run_script(tmp_path, "--status").splitlines()] == [
@@ -429,6 +457,7 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
         ["m7", "runs/pretrained-w32c3/m7"],
         ["m7", "runs/pretrained-w32c3/m7-stage2"],
         ["m7", "runs/pretrained-w32c3/m7-distill"],
+        ["m7", "runs/pretrained-w32c3/m7-swa"],
     ]
 
 
@@ -492,7 +521,9 @@ def test_each_run_is_recorded_once_as_it_ends_with_its_log(tmp_path):
     assert (tmp_path / "python.log").read_text().splitlines() == table_writes
 
     # RECORDS= : no records; a failed table rewrite is reported and the queue goes on.
-    (tmp_path / "accs").write_text("m2 0.87\nm2-stage2 0.87\nm2-distill 0.87\nm3 0.87\n")
+    (tmp_path / "accs").write_text(
+        "m2 0.87\nm2-stage2 0.87\nm2-distill 0.87\nm2-swa 0.87\nm3 0.87\n"
+    )
     run_script(tmp_path, "m2", RECORDS="")
     assert not list(records.glob("m2-*"))
     (tmp_path / "python").write_text("#!/usr/bin/env bash\nexit 1\n")
