@@ -86,17 +86,17 @@ class WeightAverage:
 
     def add(self, params: dict[str, np.ndarray]) -> None:
         """Fold one snapshot (``{name: array}``, the same names and shapes each time) in."""
+        if self.count and set(params) != set(self.mean):
+            raise ValueError("weight snapshot has other parameters than the average")
         self.count += 1
         if self.count == 1:
-            self.mean = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+            self.mean = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
             return
-        if set(params) != set(self.mean):
-            raise ValueError("weight snapshot has other parameters than the average")
         for k, v in params.items():
-            self.mean[k] += (np.asarray(v, dtype=np.float64) - self.mean[k]) / self.count
+            self.mean[k] += (np.asarray(v, dtype=np.float32) - self.mean[k]) / self.count
 
     def state(self) -> dict[str, Any]:
-        """Checkpointable form: ``{"count": int, "mean": {name: float64 array}}``."""
+        """Checkpointable form: ``{"count": int, "mean": {name: float32 array}}``."""
         return {"count": self.count, "mean": self.mean}
 
     @classmethod
