@@ -103,8 +103,10 @@ class Trainer:
     Loss: cross-entropy with ``config.label_smoothing``, or with ``config.distill.targets`` the
     distillation loss (:func:`~autodl_design.distillation.distillation_loss`) against those
     teacher targets, checked to be for these images; learning rate: cosine from ``config.lr``
-    to ``config.lr_min`` over all steps, set every step; L2 weight decay on every parameter;
-    optional global-norm gradient clipping. ``log`` receives one line per message.
+    to ``config.lr_min`` over all steps, set every step (with ``config.swa``: the schedule of
+    :func:`~autodl_design.swa.swa_lr`, and the model saved is the average of the SWA epochs' end
+    weights); L2 weight decay on every parameter; optional global-norm gradient clipping. ``log``
+    receives one line per message.
     """
 
     def __init__(
