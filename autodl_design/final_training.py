@@ -213,7 +213,8 @@ def train(
     """
     # Paddle loads here, not at import, so the CLI can register this command cheaply.
     from autodl_design.evaluator import configure_threads
-    from autodl_design.trainer import Trainer, check_checkpoint
+    from autodl_design.train_state import check_checkpoint
+    from autodl_design.trainer import Trainer
 
     config = from_dict(TrainConfig, dataclasses.asdict(config))
     out = Path(output_dir)

@@ -18,7 +18,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,9 @@ import paddle
 import paddle.nn.functional as F
 
 from autodl_design.checkpoint import (
-    config_changes,
     layer_state,
     load_layer_state,
     load_optimizer_state,
-    load_state,
     optimizer_state,
     save_atomic,
 )
@@ -39,62 +36,13 @@ from autodl_design.data import iterate_batches, num_batches
 from autodl_design.distillation import TargetsError, distillation_loss, load_targets, sharpen
 from autodl_design.evaluator import cosine_lr, evaluate_accuracy
 from autodl_design.fileio import sha256_file, write_text_atomic
-from autodl_design.final_training import OPERATIONAL_KEYS, TrainConfig, TrainingError
+from autodl_design.final_training import TrainConfig, TrainingError
 from autodl_design.flops import count_flops, count_params
 from autodl_design.initial_weights import earlier_stage, load_initial_weights
 from autodl_design.network import build_network
 from autodl_design.space import Architecture
 from autodl_design.swa import WeightAverage, apply_average, parameters_of, swa_lr
-
-CHECKPOINT_FORMAT = "autodl-design/train/v1"
-
-
-@dataclass
-class Progress:
-    """Counters of a run; ``loss_sum``/``correct``/``seen``/``epoch_seconds`` cover the current
-    epoch so far, ``seconds`` all training time over every session."""
-
-    epoch: int = 0
-    step_in_epoch: int = 0
-    global_step: int = 0
-    seconds: float = 0.0
-    epoch_seconds: float = 0.0
-    loss_sum: float = 0.0
-    correct: int = 0
-    seen: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    init_sha256: str | None = None  # of the weights training started from (config.init_from)
-    init_stage: dict[str, Any] | None = None  # the record of the run those weights came from
-    teacher: dict[str, Any] | None = None  # the distillation targets' file, sha256 and metadata
-
-
-def check_checkpoint(path: Path, arch: Architecture, config: TrainConfig) -> dict:
-    """Read checkpoint ``path`` and refuse it unless it was written for ``arch`` and ``config``.
-
-    Returns the checkpoint dict for :meth:`Trainer.restore`. Raises :class:`TrainingError` with
-    a one-line message naming the differing keys.
-    """
-    try:
-        state = load_state(path)
-    except ValueError as e:
-        raise TrainingError(str(e)) from None
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path} is not an autodl-design training checkpoint")
-    if state["architecture"] != arch.to_json():
-        theirs = Architecture.from_json(state["architecture"]).key()
-        raise TrainingError(
-            f"{path} was written for another architecture (key {theirs}, now {arch.key()}); "
-            "use the same --arch or another --output"
-        )
-    changes = config_changes(config, state["config"], OPERATIONAL_KEYS)
-    if changes:
-        detail = ", ".join(changes[:4])
-        more = f" and {len(changes) - 4} more" if len(changes) > 4 else ""
-        raise TrainingError(
-            f"{path} was written with another config ({detail}{more}); "
-            "use the same config or another --output"
-        )
-    return state
+from autodl_design.train_state import CHECKPOINT_FORMAT, Progress
 
 
 class Trainer:
@@ -197,7 +145,8 @@ class Trainer:
         save_atomic(self.checkpoint(), self.checkpoint_path)
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint dict accepted by :func:`check_checkpoint`."""
+        """Continue from a checkpoint dict accepted by
+        :func:`~autodl_design.train_state.check_checkpoint`."""
         teacher = self.progress.teacher
         saved = Progress(**state["progress"])
         if teacher is not None and (saved.teacher or {}).get("sha256") != teacher["sha256"]:

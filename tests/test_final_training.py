@@ -23,7 +23,7 @@ from autodl_design.final_training import (
     train,
 )
 from autodl_design.space import Architecture, ArchitectureError, random_architecture
-from autodl_design.trainer import check_checkpoint
+from autodl_design.train_state import check_checkpoint
 
 CLASSES = ["circle", "square", "stripes", "noise"]
 TINY = [
