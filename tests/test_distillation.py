@@ -22,6 +22,7 @@ from autodl_design.distillation import (
 from autodl_design.final_training import TrainConfig, TrainData, TrainingError, train
 from autodl_design.pretrained import add_to_manifest, load_ensemble
 from autodl_design.space import random_architecture
+from tests.test_final_training import quiet, weights
 
 CLASSES = ["a", "b", "c"]
 TINY = [
@@ -50,14 +51,6 @@ def images(n_per_class, seed):
 
 def config(*extra):
     return load_config(TrainConfig, None, TINY + list(extra))
-
-
-def quiet(_line):
-    pass
-
-
-def weights(run_dir):
-    return {k: v.numpy() for k, v in paddle.load(str(run_dir / "model.pdparams")).items()}
 
 
 @pytest.fixture(scope="module")
