@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another, each with
 # its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config, first-stage
-# options such as seed=1), the distillation stage ($DISTILL_CONFIG) and the SWA stage ($SWA_CONFIG),
-# into
+# options such as seed=1), the distillation stage ($DISTILL_CONFIG), the SWA stage ($SWA_CONFIG, off
+# by default) and the long distillation stage ($DISTILL2_CONFIG), into
 # runs/pretrained-TAG/NAME (TAG: the config's name without train_cifar10_, e.g. w32c3), resuming
 # any run already started and skipping finished ones and models already in pretrained/.
 # Safe to kill at any time and to start again.
@@ -15,7 +15,9 @@
 #       bash scripts/train_pretrained.sh m4       # another recipe than the plan's, for every model
 #                                                 # named (STAGE2_CONFIG= : no second stage,
 #                                                 # DISTILL_CONFIG= : no distillation stage,
-#                                                 # SWA_CONFIG= : no SWA stage)
+#                                                 # DISTILL2_CONFIG= : no long distillation
+#                                                 # stage, SWA_CONFIG=configs/train_cifar10_w32c3_swa.yaml :
+#                                                 # an SWA stage before it)
 #
 #   bash scripts/train_pretrained.sh --status     # where each model of the plan stands
 #                                                 # (or --status m4)
@@ -41,12 +43,13 @@
 # members measured before are read back, not recomputed); one queue at a time does that.
 # A model below the bar trains a second stage from its own weights with its plan's second-stage
 # config into NAME-stage2 (same run root), which is then published by the same rule; the recipe
-# in the manifest records both stages. A model still below the bar after its second stage trains a
-# distillation stage from the second stage's weights with $DISTILL_CONFIG (soft targets of an
-# ensemble teacher: autodl_design/distillation.py) into NAME-distill, published by the same rule;
-# one still below the bar after that trains an SWA stage from the distillation stage's weights with
-# $SWA_CONFIG (stochastic weight averaging: autodl_design/swa.py) into NAME-swa, published by the
-# same rule; there is no further stage (an empty stage config ends the chain there). (Until
+# in the manifest records both stages. A model still below the bar after its second stage trains the
+# later stages in turn, each from the weights of the stage before it and each published by the
+# same rule: a distillation stage with $DISTILL_CONFIG (soft targets of an ensemble teacher:
+# autodl_design/distillation.py) into NAME-distill, an SWA stage with $SWA_CONFIG (stochastic
+# weight averaging: autodl_design/swa.py) into NAME-swa, and a long distillation stage with
+# $DISTILL2_CONFIG into NAME-distill2; an empty stage config skips that stage (the SWA stage's
+# default since 2026-12-06, after m6's SWA stage failed: pretrained/README.md). (Until
 # 2026-12-04 the third stage was the second-stage config again with seed 2, into NAME-stage3, when
 # the second stage's gain repeated would reach the bar: m1's published recipe.) A training that
 # ends with an error is reported and the queue goes on with its next model (a trainer killed by a
@@ -59,7 +62,8 @@ PLAN=${PLAN:-configs/pretrained_plan.txt}
 DEFAULT_CONFIG=configs/train_cifar10_w32c3.yaml  # for a model the plan does not list
 DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 DISTILL_CONFIG=${DISTILL_CONFIG-configs/train_cifar10_w32c3_distill.yaml}  # empty: no such stage
-SWA_CONFIG=${SWA_CONFIG-configs/train_cifar10_w32c3_swa.yaml}  # empty: no such stage
+SWA_CONFIG=${SWA_CONFIG-}  # empty: no such stage (configs/train_cifar10_w32c3_swa.yaml: m6-swa's)
+DISTILL2_CONFIG=${DISTILL2_CONFIG-configs/train_cifar10_w32c3_distill2.yaml}  # empty: no such stage
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
@@ -68,7 +72,7 @@ PYTHON=${PYTHON:-.venv/bin/python}  # runs scripts/training_records.py
 # The members' test-set probabilities, so a publication computes only the new model's.
 ENSEMBLE_CACHE=${ENSEMBLE_CACHE:-runs/ensemble-cache}
 # The default queues, one core each (empty: none); a queue finishes each model's stages before
-# its next model, so the runs under way come first (m6's and m3's distillation stages).
+# its next model, so the runs under way come first (m6's and m3's long distillation stages).
 QUEUE_A=${QUEUE_A-m1 m6 m2 m8}
 QUEUE_B=${QUEUE_B-m4 m7 m3 m5}
 
@@ -374,7 +378,7 @@ status() {
         root=$(root_of "$(config_of "$name")")
         saved=$(saved_root_of "$root")
         run_status "$root/$name" "$name" "$saved/$name"
-        for stage in stage2 stage3 distill swa; do
+        for stage in stage2 stage3 distill swa distill2; do
             if [ -d "$root/$name-$stage" ] || [ -d "$saved/$name-$stage" ]; then
                 run_status "$root/$name-$stage" "$name" "$saved/$name-$stage"
             fi
@@ -450,14 +454,15 @@ for name in "$@"; do
         try_publish "$name" "$stage2"
         continue
     fi
-    # The later stages, each from the weights of the stage before it.
+    # The later stages, each from the weights of the stage before it (a skipped one is none).
     last=$stage2 last_what="second stage"
-    for stage in distill swa; do
+    for stage in distill swa distill2; do
         case $stage in
         distill) stage_config=$DISTILL_CONFIG what="distillation stage" ;;
         swa) stage_config=$SWA_CONFIG what="SWA stage" ;;
+        distill2) stage_config=$DISTILL2_CONFIG what="long distillation stage" ;;
         esac
-        [ -n "$stage_config" ] || break
+        [ -n "$stage_config" ] || continue
         run="$root/$name-$stage"
         try_train "$name" "$run" "$stage_config" -o "init_from=$last/model.pdparams" || continue 2
         last=$run last_what=$what
