@@ -64,6 +64,8 @@ DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 DISTILL_CONFIG=${DISTILL_CONFIG-configs/train_cifar10_w32c3_distill.yaml}  # empty: no such stage
 SWA_CONFIG=${SWA_CONFIG-}  # empty: no such stage (configs/train_cifar10_w32c3_swa.yaml: m6-swa's)
 DISTILL2_CONFIG=${DISTILL2_CONFIG-configs/train_cifar10_w32c3_distill2.yaml}  # empty: no such stage
+# The stages after the second, in order, each run into NAME-<stage> (configs: the loop at the end).
+LATER_STAGES=(distill swa distill2)
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
@@ -378,7 +380,7 @@ status() {
         root=$(root_of "$(config_of "$name")")
         saved=$(saved_root_of "$root")
         run_status "$root/$name" "$name" "$saved/$name"
-        for stage in stage2 stage3 distill swa distill2; do
+        for stage in stage2 stage3 "${LATER_STAGES[@]}"; do
             if [ -d "$root/$name-$stage" ] || [ -d "$saved/$name-$stage" ]; then
                 run_status "$root/$name-$stage" "$name" "$saved/$name-$stage"
             fi
@@ -456,7 +458,7 @@ for name in "$@"; do
     fi
     # The later stages, each from the weights of the stage before it (a skipped one is none).
     last=$stage2 last_what="second stage"
-    for stage in distill swa distill2; do
+    for stage in "${LATER_STAGES[@]}"; do
         case $stage in
         distill) stage_config=$DISTILL_CONFIG what="distillation stage" ;;
         swa) stage_config=$SWA_CONFIG what="SWA stage" ;;
