@@ -108,7 +108,9 @@ class DataConfig:
     the official ``cifar-10-python.tar.gz`` / ``cifar-10-batches-py/`` or to an image folder
     (``train/<class>/*``, optional ``test/<class>/*``; a directory or a .tar/.tar.gz of one).
     When the source has no validation split, ``val_fraction`` of the training images (stratified,
-    seeded) become the validation split.
+    seeded) become the validation split. ``augment``: pad 4 + random crop + horizontal flip of
+    each training image; ``cutout`` (needs ``augment``): the side of a square, centred at random,
+    zeroed in each training image after standardisation (Cutout; 0: none).
     """
 
     source: str = "bundled"
@@ -119,6 +121,7 @@ class DataConfig:
     image_size: int = 32
     channels: int = 3
     augment: bool = True
+    cutout: int = 0
     seed: int = 0
 
     def validate(self) -> None:
@@ -129,6 +132,8 @@ class DataConfig:
             check(value is None or value >= 1, key, "must be >= 1 or null")
         check(self.image_size >= 8, "image_size", "must be >= 8")
         check(self.channels in (1, 3), "channels", "must be 1 or 3")
+        check(self.cutout >= 0, "cutout", "must be >= 0 (0: no Cutout)")
+        check(self.augment or self.cutout == 0, "cutout", "needs augment: true")
 
 
 @dataclass

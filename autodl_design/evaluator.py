@@ -45,7 +45,7 @@ from autodl_design.network import build_network
 from autodl_design.space import Architecture
 
 Batches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
-"""``batches(x_uint8, y, batch_size, rng, shuffle, augment, drop_last=False)`` yielding
+"""``batches(x_uint8, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0)`` yielding
 ``((B, C, H, W) float32, (B,) int64)``, as :func:`autodl_design.data.iterate_batches`."""
 
 
@@ -155,6 +155,7 @@ def evaluate(
     batches: Batches | None = None,
     augment: bool = True,
     log: Callable[[str], None] | None = None,
+    cutout: int = 0,
 ) -> dict[str, Any]:
     """Train ``arch`` briefly on ``data`` and return its metrics record (JSON-serialisable).
 
@@ -166,6 +167,9 @@ def evaluate(
     ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``seconds``), ``error``
     (message or None), ``traceback`` (str or None), ``arch`` (``arch.to_json()``).
     Non-finite numbers become None.
+
+    ``augment`` and ``cutout`` choose the training batches' augmentation (as in
+    :func:`autodl_design.data.iterate_batches`); ``log`` receives a line per epoch.
 
     Seeds Paddle's global generator (``paddle.seed(eval_cfg.seed)``: weights, dropout) and a
     numpy generator for batching and augmentation, so equal inputs give equal records on one
@@ -180,7 +184,8 @@ def evaluate(
     try:
         cpu_tuning.configure(eval_cfg.mkl_avx2)
         configure_threads(eval_cfg.num_threads)
-        _train(arch, data, net_cfg, eval_cfg, batches, augment, run, record, log)
+        augmentation = {"augment": augment, "cutout": cutout}
+        _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, log)
     except Exception as e:  # the caller (a search loop) must survive any candidate
         run.status, run.stop_reason = "error", None
         record["error"] = f"{type(e).__name__}: {e}"
@@ -219,7 +224,7 @@ class _Run:
         return out
 
 
-def _train(arch, data, net_cfg, eval_cfg, batches, augment, run, record, log) -> None:
+def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, log) -> None:
     paddle.seed(eval_cfg.seed)
     rng = np.random.default_rng(eval_cfg.seed)
     _, h, w, c = data.train_x.shape
@@ -246,7 +251,7 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augment, run, record, log) ->
         n_seen, loss_sum, correct = 0, 0.0, 0
         run.partial_train_acc = 0.0
         for xb, yb in batches(
-            data.train_x, data.train_y, eval_cfg.batch_size, rng, shuffle=True, augment=augment
+            data.train_x, data.train_y, eval_cfg.batch_size, rng, shuffle=True, **augmentation
         ):
             x, y = paddle.to_tensor(xb), paddle.to_tensor(yb)
             logits = net(x)

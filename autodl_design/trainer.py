@@ -177,7 +177,13 @@ class Trainer:
         while p.epoch < cfg.epochs:
             self.rng.bit_generator.state = self.epoch_rng_state
             batches = iterate_batches(
-                self.train_x, index, cfg.batch_size, self.rng, True, cfg.data.augment
+                self.train_x,
+                index,
+                cfg.batch_size,
+                self.rng,
+                True,
+                cfg.data.augment,
+                cutout=cfg.data.cutout,
             )
             for _ in range(p.step_in_epoch):
                 next(batches)

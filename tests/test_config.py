@@ -6,6 +6,7 @@ from autodl_design.config import (
     ConfigError,
     CountOnesConfig,
     EvaluatorConfig,
+    SearchConfig,
     load_config,
     to_yaml,
 )
@@ -40,6 +41,19 @@ def test_shipped_config_files_load():
 def test_bad_values_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(CountOnesConfig, None, overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.cutout=-2"], "data.cutout: must be >= 0"),
+        (["data.augment=false", "data.cutout=16"], "data.cutout: needs augment: true"),
+    ],
+)
+def test_bad_cutout_is_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(SearchConfig, None, overrides)
+    assert load_config(SearchConfig, None, ["data.cutout=16"]).data.cutout == 16
 
 
 def test_literal_choices_and_files(tmp_path):

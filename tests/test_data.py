@@ -17,6 +17,7 @@ from autodl_design.data import (
     BUNDLED_DIR,
     SEARCH_TAR,
     DataError,
+    cutout,
     dataset_info,
     detect_format,
     format_dataset_info,
@@ -27,6 +28,7 @@ from autodl_design.data import (
     pad_crop_flip,
     preprocess,
     random_crop_flip,
+    random_cutout,
     read_cifar_python,
     read_image_folder,
     standardize,
@@ -398,6 +400,42 @@ def test_random_crop_flip_without_padding_only_flips():
     same = (out == x).all(axis=(1, 2, 3))
     flipped = (out == x[:, :, ::-1]).all(axis=(1, 2, 3))
     assert (same | flipped).all() and same.any() and flipped.any()
+
+
+def test_cutout_zeroes_the_square_clipped_to_the_image():
+    x = np.ones((3, 2, 6, 6), dtype=np.float32)
+    out = cutout(x, top=np.array([1, -2, 4]), left=np.array([2, -1, 5]), size=3)
+    assert out is x
+    expected = np.ones((3, 6, 6), dtype=np.float32)
+    expected[0, 1:4, 2:5] = 0  # inside
+    expected[1, 0:1, 0:2] = 0  # clipped at the top-left corner
+    expected[2, 4:6, 5:6] = 0  # clipped at the bottom-right corner
+    for channel in range(2):
+        np.testing.assert_array_equal(out[:, channel], expected)
+
+
+def test_random_cutout_square_sizes_and_placement():
+    x = np.ones((2000, 1, 8, 8), dtype=np.float32)
+    out = random_cutout(x, np.random.default_rng(0), size=4)
+    zeroed = (out == 0).sum(axis=(1, 2, 3))
+    assert zeroed.max() == 16 and zeroed.min() == 4  # whole square, or a quarter at a corner
+    rows, cols = (out[:, 0] == 0).any(axis=2), (out[:, 0] == 0).any(axis=1)
+    assert rows.any(axis=0).all() and cols.any(axis=0).all()  # every row and column is hit
+
+
+def test_iterate_batches_cutout_only_when_augmenting():
+    x = np.random.default_rng(0).integers(1, 256, (8, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(8)
+    plain = next(iterate_batches(x, y, 8, np.random.default_rng(1), False, False, cutout=6))
+    np.testing.assert_allclose(plain[0], preprocess(x))
+    augmented = next(iterate_batches(x, y, 8, np.random.default_rng(1), False, True, cutout=6))
+    without = next(iterate_batches(x, y, 8, np.random.default_rng(1), False, True))
+    zeroed = (augmented[0] == 0).all(axis=1).sum(axis=(1, 2))  # pixels zero in every channel
+    assert (zeroed >= 9).all() and (zeroed <= 36).all()
+    keep = augmented[0] != 0
+    np.testing.assert_allclose(augmented[0][keep], without[0][keep])  # same crops and flips
+    with pytest.raises(ValueError, match="cutout must be >= 0"):
+        next(iterate_batches(x, y, 8, np.random.default_rng(1), False, True, cutout=-1))
 
 
 def test_iterate_batches_shapes_and_order():

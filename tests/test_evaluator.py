@@ -20,7 +20,7 @@ RECORD_KEYS = {
 TINY = NetworkConfig(width=8, stages=2, cells_per_stage=1)
 
 
-def simple_batches(x, y, batch_size, rng, shuffle, augment, drop_last=False):
+def simple_batches(x, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0):
     """Stand-in for autodl_design.data.iterate_batches: scale to [-0.5, 0.5], no augmentation."""
     order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
     for start in range(0, len(x), batch_size):

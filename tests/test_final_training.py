@@ -152,6 +152,19 @@ def test_resume_in_the_middle_of_an_epoch_gives_the_same_weights(full_run, data,
     assert all(np.array_equal(expected[k], got[k]) for k in expected)
 
 
+def test_cutout_changes_training_and_resumes_exactly(full_run, data, tmp_path):
+    plain, _ = full_run
+    config = tiny_config("data.cutout=6")
+    metrics = train(ARCH, config, tmp_path / "full", data=data, log=quiet)
+    assert metrics["config"]["data"]["cutout"] == 6
+    with_cutout = weights(tmp_path / "full")
+    assert not all(np.array_equal(with_cutout[k], v) for k, v in weights(plain).items())
+    out = tmp_path / "stopped"
+    assert train(ARCH, config, out, data=data, stop_after_steps=3, log=quiet) is None
+    train(ARCH, config, out, resume=True, data=data, log=quiet)
+    assert all(np.array_equal(with_cutout[k], v) for k, v in weights(out).items())
+
+
 def test_foreign_checkpoints_are_refused_in_one_line(full_run, data):
     out, _ = full_run
     with pytest.raises(TrainingError, match="already holds a training checkpoint"):

@@ -37,4 +37,5 @@ def evaluate_json(arch_json: str, settings: EvalSettings) -> dict[str, Any]:
         settings.network,
         settings.evaluator,
         augment=settings.data.augment,
+        cutout=settings.data.cutout,
     )

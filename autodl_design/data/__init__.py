@@ -5,7 +5,7 @@ Everything here needs only numpy and Pillow (no paddle). Images are decoded once
 ``(B, C, H, W)`` float32 batches.
 """
 
-from autodl_design.data.augment import pad_crop_flip, random_crop_flip
+from autodl_design.data.augment import cutout, pad_crop_flip, random_crop_flip, random_cutout
 from autodl_design.data.batches import iterate_batches, num_batches
 from autodl_design.data.bundled import BUNDLED_DIR, SEARCH_TAR, TEST_TAR
 from autodl_design.data.cifar_python import read_cifar_python
@@ -25,6 +25,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "RawData",
+    "cutout",
     "dataset_info",
     "detect_format",
     "format_dataset_info",
@@ -35,6 +36,7 @@ __all__ = [
     "pad_crop_flip",
     "preprocess",
     "random_crop_flip",
+    "random_cutout",
     "read_cifar_python",
     "read_image_folder",
     "read_source",

@@ -1,4 +1,5 @@
-"""Batch-wide pad + random crop + random horizontal flip by array indexing (no per-image loop)."""
+"""Batch-wide augmentation by array indexing (no per-image loop): pad + random crop + random
+horizontal flip, and Cutout."""
 
 from __future__ import annotations
 
@@ -33,3 +34,26 @@ def random_crop_flip(x: np.ndarray, rng: np.random.Generator, pad: int = 4) -> n
     left = rng.integers(0, 2 * pad + 1, size=b)
     flip = rng.random(b) < 0.5
     return pad_crop_flip(x, top, left, flip, pad)
+
+
+def cutout(x: np.ndarray, top: np.ndarray, left: np.ndarray, size: int) -> np.ndarray:
+    """Zero a ``size x size`` square of each image whose top-left corner is ``(top, left)``.
+
+    ``x``: ``(B, C, H, W)`` float (standardised, so zero is the image's mean); ``top``/``left``:
+    ``(B,)`` ints, possibly negative or past the edge: the square is clipped to the image, as in
+    Cutout (DeVries & Taylor, 2017). Writes into ``x`` and returns it.
+    """
+    _, _, h, w = x.shape
+    rows = np.arange(h)[None, :] - top[:, None]  # (B, H): row offset inside the square
+    cols = np.arange(w)[None, :] - left[:, None]
+    inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]
+    x *= ~inside[:, None]
+    return x
+
+
+def random_cutout(x: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """:func:`cutout` with the square's centre uniform over the image (so it may be clipped)."""
+    b, _, h, w = x.shape
+    top = rng.integers(0, h, size=b) - size // 2
+    left = rng.integers(0, w, size=b) - size // 2
+    return cutout(x, top, left, size)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from autodl_design.data.augment import random_crop_flip
+from autodl_design.data.augment import random_crop_flip, random_cutout
 from autodl_design.data.normalize import preprocess
 
 
@@ -24,14 +24,16 @@ def iterate_batches(
     augment: bool,
     drop_last: bool = False,
     pad: int = 4,
+    cutout: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(images, labels)`` batches: ``(B, C, H, W)`` float32 and ``(B,)`` int64.
 
     ``x`` is ``(N, H, W, C)`` uint8 and ``y`` ``(N,)`` integer labels. With ``shuffle`` the
     order is a fresh permutation from ``rng``; with ``augment`` each image is zero-padded by
     ``pad``, randomly cropped back to ``H x W`` and flipped with probability 1/2. Images are
-    then standardised per image (see :func:`~autodl_design.data.normalize.standardize`). The
-    last short batch is kept unless ``drop_last``.
+    then standardised per image (see :func:`~autodl_design.data.normalize.standardize`), and with
+    ``augment`` and ``cutout`` > 0 a ``cutout x cutout`` square centred uniformly at random is
+    set to zero (the image's mean). The last short batch is kept unless ``drop_last``.
     """
     if x.ndim != 4 or x.dtype != np.uint8:
         raise ValueError(f"x must be (N, H, W, C) uint8, got {x.shape} {x.dtype}")
@@ -39,6 +41,8 @@ def iterate_batches(
         raise ValueError(f"{len(x)} images but {len(y)} labels")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if cutout < 0:
+        raise ValueError(f"cutout must be >= 0, got {cutout}")
     order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
     stop = num_batches(len(x), batch_size, drop_last) * batch_size
     for start in range(0, min(stop, len(x)), batch_size):
@@ -46,4 +50,7 @@ def iterate_batches(
         images = x[idx]
         if augment:
             images = random_crop_flip(images, rng, pad)
-        yield preprocess(images), np.asarray(y[idx], dtype=np.int64)
+        images = preprocess(images)
+        if augment and cutout:
+            images = random_cutout(images, rng, cutout)
+        yield images, np.asarray(y[idx], dtype=np.int64)
