@@ -2,9 +2,10 @@
 # Train the bundled models' architectures (pretrained/archs/NAME.json) one after another, each with
 # its recipe from configs/pretrained_plan.txt (first-stage config, second-stage config, first-stage
 # options such as seed=1), the distillation stage ($DISTILL_CONFIG), the SWA stage ($SWA_CONFIG, off
-# by default) and the long distillation stage ($DISTILL2_CONFIG), into
-# runs/pretrained-TAG/NAME (TAG: the config's name without train_cifar10_, e.g. w32c3), resuming
-# any run already started and skipping finished ones and models already in pretrained/.
+# by default), the long distillation stage ($DISTILL2_CONFIG) and the Cutout distillation stage
+# ($DISTILL3_CONFIG), into runs/pretrained-TAG/NAME (TAG: the config's name without
+# train_cifar10_, e.g. w32c3), resuming any run already started and skipping finished ones and
+# models already in pretrained/.
 # Safe to kill at any time and to start again.
 #
 #   bash scripts/train_pretrained.sh              # two queues, one core each: $QUEUE_A and
@@ -16,8 +17,10 @@
 #                                                 # named (STAGE2_CONFIG= : no second stage,
 #                                                 # DISTILL_CONFIG= : no distillation stage,
 #                                                 # DISTILL2_CONFIG= : no long distillation
-#                                                 # stage, SWA_CONFIG=configs/train_cifar10_w32c3_swa.yaml :
-#                                                 # an SWA stage before it)
+#                                                 # stage, DISTILL3_CONFIG= : no Cutout
+#                                                 # distillation stage,
+#                                                 # SWA_CONFIG=configs/train_cifar10_w32c3_swa.yaml :
+#                                                 # an SWA stage before the long one)
 #
 #   bash scripts/train_pretrained.sh --status     # where each model of the plan stands
 #                                                 # (or --status m4)
@@ -47,8 +50,9 @@
 # later stages in turn, each from the weights of the stage before it and each published by the
 # same rule: a distillation stage with $DISTILL_CONFIG (soft targets of an ensemble teacher:
 # autodl_design/distillation.py) into NAME-distill, an SWA stage with $SWA_CONFIG (stochastic
-# weight averaging: autodl_design/swa.py) into NAME-swa, and a long distillation stage with
-# $DISTILL2_CONFIG into NAME-distill2; an empty stage config skips that stage (the SWA stage's
+# weight averaging: autodl_design/swa.py) into NAME-swa, a long distillation stage with
+# $DISTILL2_CONFIG into NAME-distill2 and a distillation stage with Cutout ($DISTILL3_CONFIG)
+# into NAME-distill3; an empty stage config skips that stage (the SWA stage's
 # default since 2026-12-06, after m6's SWA stage failed: pretrained/README.md). (Until
 # 2026-12-04 the third stage was the second-stage config again with seed 2, into NAME-stage3, when
 # the second stage's gain repeated would reach the bar: m1's published recipe.) A training that
@@ -64,8 +68,9 @@ DEFAULT_STAGE2_CONFIG=configs/train_cifar10_w32c3_stage2.yaml
 DISTILL_CONFIG=${DISTILL_CONFIG-configs/train_cifar10_w32c3_distill.yaml}  # empty: no such stage
 SWA_CONFIG=${SWA_CONFIG-}  # empty: no such stage (configs/train_cifar10_w32c3_swa.yaml: m6-swa's)
 DISTILL2_CONFIG=${DISTILL2_CONFIG-configs/train_cifar10_w32c3_distill2.yaml}  # empty: no such stage
+DISTILL3_CONFIG=${DISTILL3_CONFIG-configs/train_cifar10_w32c3_distill3.yaml}  # empty: no such stage
 # The stages after the second, in order, each run into NAME-<stage> (configs: the loop at the end).
-LATER_STAGES=(distill swa distill2)
+LATER_STAGES=(distill swa distill2 distill3)
 MIN_TEST_ACC=${MIN_TEST_ACC:-0.88}  # the bar for a bundled model
 MAX_MODELS=${MAX_MODELS:-6}  # how many models the bundle holds
 SAVED_TOP=pretrained/in-progress
@@ -463,6 +468,7 @@ for name in "$@"; do
         distill) stage_config=$DISTILL_CONFIG what="distillation stage" ;;
         swa) stage_config=$SWA_CONFIG what="SWA stage" ;;
         distill2) stage_config=$DISTILL2_CONFIG what="long distillation stage" ;;
+        distill3) stage_config=$DISTILL3_CONFIG what="Cutout distillation stage" ;;
         esac
         [ -n "$stage_config" ] || continue
         run="$root/$name-$stage"

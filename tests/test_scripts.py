@@ -90,7 +90,7 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     make_tree(tmp_path)
     (tmp_path / "accs").write_text(
         "m1 0.89\nm2 0.87\nm2-stage2 0.885\nm3 0.86\nm3-stage2 0.865\nm3-distill 0.87\n"
-        "m3-distill2 0.872\n"
+        "m3-distill2 0.872\nm3-distill3 0.874\n"
     )
     # m3's first stage had been started: it is resumed, not restarted.
     m3_run = tmp_path / "runs" / "pretrained-w32c3" / "m3"
@@ -121,8 +121,11 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
         "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3_distill2.yaml"
         " --output runs/pretrained-w32c3/m3-distill2"
         " -o init_from=runs/pretrained-w32c3/m3-distill/model.pdparams",
+        "train --arch pretrained/archs/m3.json -c configs/train_cifar10_w32c3_distill3.yaml"
+        " --output runs/pretrained-w32c3/m3-distill3"
+        " -o init_from=runs/pretrained-w32c3/m3-distill2/model.pdparams",
     ]
-    assert "m3: not added to pretrained/ after the long distillation stage" in out
+    assert "m3: not added to pretrained/ after the Cutout distillation stage" in out
 
     (tmp_path / "calls.log").unlink()
     again = run_script(tmp_path, "m1", "m2", "m3")
@@ -130,7 +133,7 @@ def test_models_below_the_bar_get_one_second_stage(tmp_path):
     assert "m1: in pretrained/ already" in again and "m2: in pretrained/ already" in again
 
 
-def test_below_the_bar_after_the_second_stage_distillation_then_long_distillation(tmp_path):
+def test_below_the_bar_after_the_second_stage_the_later_stages_in_turn(tmp_path):
     make_tree(tmp_path)
     (tmp_path / ".gitignore").write_text("runs/\ncalls.log\naccs\n")
     git(tmp_path, "init", "-q")
@@ -140,12 +143,14 @@ def test_below_the_bar_after_the_second_stage_distillation_then_long_distillatio
         "m1 0.87\nm1-stage2 0.876\nm1-distill 0.8805\n"  # passes after distillation
         "m2 0.87\nm2-stage2 0.874\nm2-distill 0.879\n"  # still below: the long distillation
         "m2-distill2 0.8801\n"  # passes after the long distillation stage
-        "m5 0.87\nm5-stage2 0.874\nm5-distill 0.875\nm5-distill2 0.879\n"  # no further stage
+        "m5 0.87\nm5-stage2 0.874\nm5-distill 0.875\nm5-distill2 0.879\n"  # then Cutout
+        "m5-distill3 0.8799\n"  # no further stage
     )
     out = run_script(tmp_path, "m1", "m2", "m5")
     calls = (tmp_path / "calls.log").read_text().splitlines()
     distill = "-c configs/train_cifar10_w32c3_distill.yaml"
     distill2 = "-c configs/train_cifar10_w32c3_distill2.yaml"
+    distill3 = "-c configs/train_cifar10_w32c3_distill3.yaml"
     runs = "runs/pretrained-w32c3"
     assert [c for c in calls if "distill" in c] == [
         f"train --arch pretrained/archs/m1.json {distill} --output {runs}/m1-distill"
@@ -160,22 +165,27 @@ def test_below_the_bar_after_the_second_stage_distillation_then_long_distillatio
         f" -o init_from={runs}/m5-stage2/model.pdparams",
         f"train --arch pretrained/archs/m5.json {distill2} --output {runs}/m5-distill2"
         f" -o init_from={runs}/m5-distill/model.pdparams",
+        f"train --arch pretrained/archs/m5.json {distill3} --output {runs}/m5-distill3"
+        f" -o init_from={runs}/m5-distill2/model.pdparams",
     ]
-    # m1: 3 trainings, m2 and m5: 4 each, two publications with their ensembles; nothing more
-    assert len(calls) == 15
-    assert "m5: not added to pretrained/ after the long distillation stage" in out
+    # m1: 3 trainings, m2: 4, m5: 5, two publications with their ensembles; nothing more
+    assert len(calls) == 16
+    assert "m5: not added to pretrained/ after the Cutout distillation stage" in out
     manifest = (tmp_path / "pretrained" / "manifest.yaml").read_text()
     assert manifest == "- name: m1\n- name: m2\n"
 
     status = run_script(tmp_path, "--status", "m5")
     assert "runs/pretrained-w32c3/m5-distill " in status and "0.8750 (< 0.88)" in status
     assert "runs/pretrained-w32c3/m5-distill2" in status and "0.8790 (< 0.88)" in status
+    assert "runs/pretrained-w32c3/m5-distill3" in status and "0.8799 (< 0.88)" in status
 
     # SWA_CONFIG=... : an SWA stage between the two, the long distillation from its weights
     (tmp_path / "accs").write_text(
         "m6 0.87\nm6-stage2 0.874\nm6-distill 0.875\nm6-swa 0.865\nm6-distill2 0.87\n"
     )
-    out = run_script(tmp_path, "m6", SWA_CONFIG="configs/train_cifar10_w32c3_swa.yaml")
+    out = run_script(
+        tmp_path, "m6", SWA_CONFIG="configs/train_cifar10_w32c3_swa.yaml", DISTILL3_CONFIG=""
+    )
     assert [c for c in (tmp_path / "calls.log").read_text().splitlines() if "m6-" in c][-2:] == [
         "train --arch pretrained/archs/m6.json -c configs/train_cifar10_w32c3_swa.yaml"
         f" --output {runs}/m6-swa -o init_from={runs}/m6-distill/model.pdparams",
@@ -184,9 +194,9 @@ def test_below_the_bar_after_the_second_stage_distillation_then_long_distillatio
     ]
     assert "m6: not added to pretrained/ after the long distillation stage" in out
 
-    # DISTILL2_CONFIG= : no long distillation stage
+    # DISTILL2_CONFIG= DISTILL3_CONFIG= : neither the long nor the Cutout distillation stage
     (tmp_path / "accs").write_text("m8 0.87\nm8-stage2 0.874\nm8-distill 0.875\n")
-    out = run_script(tmp_path, "m8", DISTILL2_CONFIG="")
+    out = run_script(tmp_path, "m8", DISTILL2_CONFIG="", DISTILL3_CONFIG="")
     assert "m8: not added to pretrained/ after the distillation stage" in out
     assert "m8-distill2" not in (tmp_path / "calls.log").read_text()
 
@@ -203,7 +213,7 @@ def test_below_the_bar_after_the_second_stage_distillation_then_long_distillatio
 
     # DISTILL_CONFIG= : no distillation stage; the long one starts from the second stage's weights
     (tmp_path / "accs").write_text("m3 0.87\nm3-stage2 0.874\nm3-distill2 0.876\n")
-    out = run_script(tmp_path, "m3", DISTILL_CONFIG="")
+    out = run_script(tmp_path, "m3", DISTILL_CONFIG="", DISTILL3_CONFIG="")
     assert "m3: not added to pretrained/ after the long distillation stage" in out
     calls = (tmp_path / "calls.log").read_text()
     assert "m3-distill " not in calls
@@ -211,7 +221,7 @@ def test_below_the_bar_after_the_second_stage_distillation_then_long_distillatio
 
     # No later stage at all: the second stage is the last
     (tmp_path / "accs").write_text("m4 0.87\nm4-stage2 0.874\n")
-    out = run_script(tmp_path, "m4", DISTILL_CONFIG="", DISTILL2_CONFIG="")
+    out = run_script(tmp_path, "m4", DISTILL_CONFIG="", DISTILL2_CONFIG="", DISTILL3_CONFIG="")
     assert "m4: not added to pretrained/ after the second stage" in out
     assert "m4-distill" not in (tmp_path / "calls.log").read_text()
 
@@ -333,7 +343,9 @@ def test_each_model_trains_with_its_plan_and_every_run_root_is_saved(tmp_path):
     git(tmp_path, "commit", "-q", "-m", "project")
     (tmp_path / "accs").write_text("m1 0.87\nm1-stage2 0.87\nm2 0.87\nm2-stage2 0.87\nm3 0.87\n")
 
-    out = run_script(tmp_path, "m1", "m2", "m3", DISTILL_CONFIG="", DISTILL2_CONFIG="")
+    out = run_script(
+        tmp_path, "m1", "m2", "m3", DISTILL_CONFIG="", DISTILL2_CONFIG="", DISTILL3_CONFIG=""
+    )
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert calls == [
         "train --arch pretrained/archs/m1.json -c configs/train_cifar10_w32c3.yaml"
@@ -452,7 +464,7 @@ def test_plan_options_train_an_architecture_again_and_name_the_models(tmp_path):
     (tmp_path / "accs").write_text(
         "m4 0.881\nm7 0.87\nm7-stage2 0.871\nm7-distill 0.872\nm7-distill2 0.873\n"
     )
-    started = run_script(tmp_path, QUEUE_A="m7", QUEUE_B="")
+    started = run_script(tmp_path, QUEUE_A="m7", QUEUE_B="", DISTILL3_CONFIG="")
     assert started.splitlines() == ["queue a started (m7): runs/queue-a.log"]
     assert (tmp_path / "calls.log").read_text().splitlines() == [
         "train --arch pretrained/archs/m7.json -c configs/train_cifar10_w32c3.yaml"
