@@ -79,8 +79,8 @@ PYTHON=${PYTHON:-.venv/bin/python}  # runs scripts/training_records.py
 # The members' test-set probabilities, so a publication computes only the new model's.
 ENSEMBLE_CACHE=${ENSEMBLE_CACHE:-runs/ensemble-cache}
 # The default queues, one core each (empty: none); a queue finishes each model's stages before
-# its next model, so the runs under way come first (m6's and m3's long distillation stages).
-QUEUE_A=${QUEUE_A-m1 m6 m2 m8}
+# its next model, so the runs under way come first (m2's and m3's long distillation stages).
+QUEUE_A=${QUEUE_A-m1 m2 m6 m8}
 QUEUE_B=${QUEUE_B-m4 m7 m3 m5}
 
 # Field $2 (1: first-stage config, 2: second-stage config, 3: first-stage options; "-" for none)
