@@ -116,6 +116,19 @@ def test_failed_run_reward_is_training_accuracy_for_val_acc():
     assert 0.0 <= record["reward"] <= 1.0
 
 
+def test_training_batches_get_the_augmentation_and_validation_none():
+    calls = []
+
+    def recording(x, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0):
+        calls.append((shuffle, augment, cutout))
+        yield from simple_batches(x, y, batch_size, rng, shuffle, augment, drop_last, cutout)
+
+    eval_cfg = EvaluatorConfig(epochs=1, batch_size=16)
+    record = evaluate(small_arch(), random_data(), TINY, eval_cfg, batches=recording, cutout=8)
+    assert record["status"] == "ok"
+    assert calls == [(True, True, 8), (False, False, 0)]  # one epoch, then validation
+
+
 def test_exception_becomes_error_record():
     def broken(*args, **kwargs):
         raise MemoryError("out of memory (simulated)")
