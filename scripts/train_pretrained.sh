@@ -170,7 +170,11 @@ published() {
 
 # Succeeds if model $1 is in the committed manifest (then its weights are in git too).
 published_in_git() {
-    git show HEAD:pretrained/manifest.yaml 2>/dev/null | lists_model "$1"
+    # Not a pipe: under pipefail a reader that stops at the first match can fail the pipeline
+    # (SIGPIPE to git show), which made a published model's run look unpublished.
+    local manifest
+    manifest=$(git show HEAD:pretrained/manifest.yaml 2>/dev/null) || return 1
+    lists_model "$1" <<<"$manifest"
 }
 
 # Publish model $1 from run $2 unless pretrained/ holds $MAX_MODELS models already (then say so:
