@@ -16,7 +16,7 @@ import argparse
 import statistics
 
 from autodl_design.config import CountOnesConfig, load_config
-from autodl_design.count_ones import run_count_ones
+from autodl_design.controller.count_ones import run_count_ones
 
 DEFAULT_GRID = (
     "controller.baseline_decay=0.5,0.8,0.9,0.95,0.99",

@@ -12,7 +12,7 @@ import argparse
 import statistics
 
 from autodl_design.config import CountOnesConfig, load_config
-from autodl_design.count_ones import run_count_ones
+from autodl_design.controller.count_ones import run_count_ones
 
 
 def main() -> None:

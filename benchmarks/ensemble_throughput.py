@@ -6,7 +6,7 @@
 Each row times ``predict_proba`` of the whole ensemble (all members, averaged softmax) on the
 first ``--images`` of a seeded permutation of the bundled CIFAR-10 test split:
 
-* ``dygraph``: :class:`~autodl_design.pretrained.Ensemble` with ``engine="dygraph"``;
+* ``dygraph``: :class:`~autodl_design.zoo.ensemble.Ensemble` with ``engine="dygraph"``;
 * ``onednn``: the same with ``engine="onednn"`` (what ``autodl-design ensemble`` uses from
   2,500 images on); each call exports every member and builds its predictor, so the ~0.5 s
   per member of that is included, as a user of one call pays it;
@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from autodl_design.data import load_test_set
-    from autodl_design.evaluator import configure_threads
-    from autodl_design.inference import export_ensemble, load_exported
-    from autodl_design.pretrained import load_ensemble, resolve_manifest
-    from autodl_design.pretrained_cli import seeded_subset
+    from autodl_design.nn.runtime import configure_threads
+    from autodl_design.zoo.ensemble import load_ensemble
+    from autodl_design.zoo.evaluation import seeded_subset
+    from autodl_design.zoo.inference import export_ensemble, load_exported
+    from autodl_design.zoo.manifest import resolve_manifest
 
     configure_threads(args.threads)
     ensemble = load_ensemble(resolve_manifest(args.manifest))

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from autodl_design.backends import EvalSettings, EvalTask, LocalBackend
 from autodl_design.config import ExecutionConfig, SearchConfig, load_config
+from autodl_design.search.backends import EvalSettings, EvalTask, LocalBackend
 from autodl_design.space import random_architecture
 
 DEFAULT_CONFIG = "configs/quick.yaml"

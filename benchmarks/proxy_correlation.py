@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from autodl_design.backends import EvalSettings, EvalTask
-from autodl_design.backends.factory import make_backend
 from autodl_design.config import SearchConfig, load_config
+from autodl_design.search.backends import EvalSettings, EvalTask
+from autodl_design.search.backends.factory import make_backend
 from autodl_design.space import random_architecture
 
 

@@ -6,7 +6,7 @@ For choosing how far the pretrained models' networks can be scaled on this CPU::
 
 A setting is ``width:cells_per_stage:node_ratio``, applied to the recipe ``-c`` (default
 ``configs/train_cifar10.yaml``); architectures are ``pretrained/archs/NAME.json``. The steps timed
-are the real ones: :class:`autodl_design.trainer.Trainer` on augmented synthetic images, its
+are the real ones: :class:`autodl_design.train.trainer.Trainer` on augmented synthetic images, its
 own clock (which leaves out logging and checkpoints). Each figure is the median of ``--reps``
 timings of ``--steps`` steps after two warm-up steps.
 """
@@ -38,11 +38,11 @@ def main() -> None:
     import numpy as np
 
     from autodl_design.config import load_config
-    from autodl_design.evaluator import configure_threads
-    from autodl_design.final_training import TrainConfig
-    from autodl_design.flops import count_flops, count_params
+    from autodl_design.nn.flops import count_flops, count_params
+    from autodl_design.nn.runtime import configure_threads
     from autodl_design.space import Architecture
-    from autodl_design.trainer import Trainer
+    from autodl_design.train.config import TrainConfig
+    from autodl_design.train.trainer import Trainer
 
     configure_threads(1)
     rng = np.random.default_rng(0)

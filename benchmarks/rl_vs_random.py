@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from autodl_design.backends import EvalSettings
-from autodl_design.backends.factory import make_backend
 from autodl_design.config import SearchConfig, load_config
 from autodl_design.search import History, run_search
+from autodl_design.search.backends import EvalSettings
+from autodl_design.search.backends.factory import make_backend
 from autodl_design.search.report import ranked
 
 STRATEGIES = ("rl", "random")

@@ -1,4 +1,4 @@
-"""PyTorch twin of :mod:`autodl_design.network` and :mod:`autodl_design.ops`, for benchmarks only.
+"""PyTorch twin of :mod:`autodl_design.nn.network` and :mod:`autodl_design.nn.ops` (benchmarks).
 
 Same layers, channel counts, strides, paddings and module names as the Paddle network, so the two
 have equal parameter counts and :func:`copy_paddle_weights` can load a Paddle network's weights
@@ -152,13 +152,13 @@ class Network(nn.Module):
 
 
 def build_network(arch: Architecture, cfg: NetworkConfig, in_channels: int = 3) -> Network:
-    """PyTorch twin of ``autodl_design.network.build_network``."""
+    """PyTorch twin of ``autodl_design.nn.network.build_network``."""
     arch.validate()
     return Network(arch, cfg, in_channels)
 
 
 def count_params(net: nn.Module) -> int:
-    """Trainable scalars, as ``autodl_design.flops.count_params``."""
+    """Trainable scalars, as ``autodl_design.nn.flops.count_params``."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 

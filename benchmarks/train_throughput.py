@@ -14,7 +14,7 @@ Each measurement runs in its own process (MKL and OpenMP read their settings onc
 * ``paddle``: the project's path as shipped (``autodl_design.cpu_tuning`` applied); training
   mirrors ``evaluator._train``'s step (``to_tensor``, forward, cross-entropy, ``float(loss)``,
   backward, Nesterov momentum step, ``clear_grad``, cosine schedule step, accuracy), inference is
-  ``evaluator.predict`` (dygraph) and ``onednn_predictor`` (Paddle Inference + oneDNN);
+  ``nn.runtime.predict`` (dygraph) and ``nn.predictor`` (Paddle Inference + oneDNN);
 * ``torch``: the same step in PyTorch (SGD Nesterov, same hyper-parameters).
 
 Batches come from ``iterate_batches`` (augmentation on for training) in every case. Figures are
@@ -60,7 +60,7 @@ def build(framework: str, name: str):
         import paddle
         from resnet20 import paddle_resnet20
 
-        from autodl_design.network import build_network
+        from autodl_design.nn.network import build_network
 
         paddle.seed(0)
         make, resnet = build_network, paddle_resnet20
@@ -122,9 +122,9 @@ def paddle_worker(args: argparse.Namespace) -> None:
     import paddle
     import paddle.nn.functional as F
 
-    from autodl_design.evaluator import configure_threads, cosine_lr, predict
-    from autodl_design.flops import count_params
-    from autodl_design.onednn_predictor import layer_predictor
+    from autodl_design.nn.flops import count_params
+    from autodl_design.nn.predictor import layer_predictor
+    from autodl_design.nn.runtime import configure_threads, cosine_lr, predict
 
     configure_threads(args.threads)
     b, n_steps = args.batch, args.warmup + args.reps * args.steps
@@ -174,7 +174,7 @@ def torch_worker(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
 
-    from autodl_design.evaluator import cosine_lr
+    from autodl_design.nn.runtime import cosine_lr
 
     torch.set_num_threads(args.threads)
     b, n_steps = args.batch, args.warmup + args.reps * args.steps
@@ -216,7 +216,7 @@ def check_worker(args: argparse.Namespace) -> None:
     import numpy as np
     import paddle
 
-    from autodl_design.flops import count_params
+    from autodl_design.nn.flops import count_params
 
     x = synthetic(16, seed=1)[0].transpose(0, 3, 1, 2).astype(np.float32) / 64.0 - 2.0
     for name in args.nets:

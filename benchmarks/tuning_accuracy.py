@@ -32,7 +32,7 @@ def train_one_epoch(arch, data, net_cfg, seed: int):
     import paddle.nn.functional as F
 
     from autodl_design.data import iterate_batches
-    from autodl_design.network import build_network
+    from autodl_design.nn.network import build_network
 
     paddle.seed(seed)
     net = build_network(arch, net_cfg)
@@ -52,7 +52,8 @@ def worker(args: argparse.Namespace) -> None:
 
     from autodl_design.config import SearchConfig, load_config
     from autodl_design.data import load_dataset
-    from autodl_design.evaluator import evaluate, evaluate_accuracy
+    from autodl_design.nn.runtime import evaluate_accuracy
+    from autodl_design.search.evaluator import evaluate
     from autodl_design.space import Architecture
 
     search = load_config(SearchConfig, "configs/quick.yaml")

@@ -17,7 +17,8 @@ import numpy as np
 import autodl_design  # noqa: F401  (first: sets up the environment paddle and parl need)
 from autodl_design.config import TTA_MODES
 from autodl_design.data import load_test_set
-from autodl_design.pretrained import PretrainedError, load_ensemble, resolve_manifest
+from autodl_design.zoo.ensemble import load_ensemble
+from autodl_design.zoo.manifest import PretrainedError, resolve_manifest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import autodl_design  # noqa: F401  (prepares the environment for paddle and parl)
 from autodl_design.fileio import copy_atomic
-from autodl_design.pretrained import (
+from autodl_design.zoo.manifest import (
     PretrainedError,
     add_to_manifest,
     read_manifest,

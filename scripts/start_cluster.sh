@@ -19,12 +19,12 @@ python="${PYTHON:-$here/.venv/bin/python}"
 
 if [ "${1:-}" = "stop" ]; then
     [ $# -eq 2 ] || { echo "usage: $0 stop PORT" >&2; exit 2; }
-    exec "$python" -m autodl_design.backends.cluster stop --port "$2"
+    exec "$python" -m autodl_design.search.backends.cluster stop --port "$2"
 fi
 
 cpus="${1:-$(nproc)}"
 args=(start --cpus "$cpus" --threads "${THREADS:-1}")
 [ -n "${2:-}" ] && args+=(--port "$2")
-address="$("$python" -m autodl_design.backends.cluster "${args[@]}")"
+address="$("$python" -m autodl_design.search.backends.cluster "${args[@]}")"
 echo "$address"
 echo "run the search with:  --cluster $address    stop with:  $0 stop ${address##*:}" >&2

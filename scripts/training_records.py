@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from autodl_design.fileio import rewrite_marked_blocks
-from autodl_design.manifest_table import stage_chain, stage_epochs
+from autodl_design.zoo.table import stage_chain, stage_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = (

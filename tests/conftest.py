@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import autodl_design
 import paddle.inference as pi
-from autodl_design.onednn_predictor import Predictor
+from autodl_design.nn.predictor import Predictor
 model, params, x_path, out_path, how = sys.argv[1:]
 config = pi.Config(model, params)  # Paddle's defaults: oneDNN on CPU, every pass
 if how == "no-onednn":

@@ -15,10 +15,6 @@ import numpy as np
 import psutil
 import pytest
 
-from autodl_design.backends import EvalSettings, EvalTask, SerialBackend, make_backend
-from autodl_design.backends.cluster import start_cluster
-from autodl_design.backends.local import LocalBackend
-from autodl_design.backends.slots import WorkerLost, run_on_slots
 from autodl_design.config import (
     ConfigError,
     DataConfig,
@@ -26,6 +22,10 @@ from autodl_design.config import (
     ExecutionConfig,
     NetworkConfig,
 )
+from autodl_design.search.backends import EvalSettings, EvalTask, SerialBackend, make_backend
+from autodl_design.search.backends.cluster import start_cluster
+from autodl_design.search.backends.local import LocalBackend
+from autodl_design.search.backends.slots import WorkerLost, run_on_slots
 from autodl_design.space import random_architecture
 
 DATA = DataConfig(max_train_per_class=4, max_val_per_class=2)
@@ -232,7 +232,7 @@ def cluster(tmp_path_factory):
 
 
 def test_xparl_actors_evaluate_a_batch(cluster):
-    from autodl_design.backends.xparl_backend import XparlBackend
+    from autodl_design.search.backends.xparl_backend import XparlBackend
 
     tasks = make_tasks(3)
     serial = {t.task_id: r for t, r in SerialBackend(QUICK).run(tasks)}
@@ -245,7 +245,7 @@ def test_xparl_actors_evaluate_a_batch(cluster):
 
 
 def test_xparl_killed_actor_is_recorded_others_complete(cluster):
-    from autodl_design.backends.xparl_backend import XparlBackend
+    from autodl_design.search.backends.xparl_backend import XparlBackend
 
     execution = ExecutionConfig(backend="xparl", workers=2, cluster=cluster.address, retries=0)
     with XparlBackend(execution, SLOW) as backend:
@@ -264,12 +264,12 @@ def test_xparl_client_exits_without_thread_tracebacks(cluster):
     import subprocess
     import sys
 
-    from autodl_design.backends.cluster import cluster_env
+    from autodl_design.search.backends.cluster import cluster_env
 
     code = f"""
 import autodl_design
-from autodl_design.backends import EvalSettings, EvalTask
-from autodl_design.backends.xparl_backend import XparlBackend
+from autodl_design.search.backends import EvalSettings, EvalTask
+from autodl_design.search.backends.xparl_backend import XparlBackend
 from autodl_design.config import DataConfig, EvaluatorConfig, ExecutionConfig, NetworkConfig
 from autodl_design.space import Architecture
 
@@ -280,7 +280,7 @@ execution = ExecutionConfig(backend="xparl", workers=1, cluster={cluster.address
 with XparlBackend(execution, settings) as backend:
     [(_, record)] = backend.run([EvalTask("t0", arch.to_json())])
 print("status", record["status"])
-from autodl_design.backends import parl_threads
+from autodl_design.search.backends import parl_threads
 print("status thread stopped", parl_threads.stop_status_thread())
 """
     out = subprocess.run(
@@ -292,7 +292,7 @@ print("status thread stopped", parl_threads.stop_status_thread())
 
 
 def test_parl_proxy_thread_errors_are_dropped_others_kept(monkeypatch):
-    from autodl_design.backends import parl_threads, xparl_backend  # PARL imported quietly
+    from autodl_design.search.backends import parl_threads, xparl_backend
 
     RemoteError = xparl_backend.parl.remote.exceptions.RemoteError
 
@@ -330,7 +330,7 @@ def test_loopback_pin_reaches_parl_in_a_fresh_process():
     import subprocess
     import sys
 
-    from autodl_design.backends.cluster import cluster_env
+    from autodl_design.search.backends.cluster import cluster_env
 
     code = "import parl.utils; print(parl.utils.get_ip_address())"
     out = subprocess.run(

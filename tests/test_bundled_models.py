@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from autodl_design.data import load_test_set
-from autodl_design.pretrained import load_ensemble, read_manifest
-from autodl_design.pretrained_cli import check_slice_counts
+from autodl_design.zoo.ensemble import load_ensemble
+from autodl_design.zoo.evaluation import check_slice_counts
+from autodl_design.zoo.manifest import read_manifest
 
 MANIFEST = Path(__file__).resolve().parents[1] / "pretrained" / "manifest.yaml"
 

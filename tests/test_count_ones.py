@@ -4,7 +4,7 @@ import numpy as np
 
 from autodl_design.cli import main
 from autodl_design.config import CountOnesConfig, load_config
-from autodl_design.count_ones import count_ones_reward, reward_ceiling, run_count_ones
+from autodl_design.controller.count_ones import count_ones_reward, reward_ceiling, run_count_ones
 
 
 def test_reward_counts_target_tokens():

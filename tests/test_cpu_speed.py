@@ -6,8 +6,8 @@ import pytest
 
 from autodl_design import cpu_tuning
 from autodl_design.config import NetworkConfig
-from autodl_design.evaluator import evaluate_accuracy, predict
-from autodl_design.network import build_network
+from autodl_design.nn.network import build_network
+from autodl_design.nn.runtime import evaluate_accuracy, predict
 from autodl_design.space import random_architecture
 
 AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n"
@@ -50,7 +50,7 @@ def test_config_switch_off_undoes_only_our_setting_and_reaches_child_processes()
 
 def test_mkl_and_engine_switches_are_validated_config_keys():
     from autodl_design.config import ConfigError, SearchConfig, load_config
-    from autodl_design.final_training import TrainConfig
+    from autodl_design.train.config import TrainConfig
 
     cfg = load_config(SearchConfig, None, ["evaluator.mkl_avx2=false"])
     assert cfg.evaluator.mkl_avx2 is False and cfg.evaluator.inference_engine == "auto"

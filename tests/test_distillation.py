@@ -9,19 +9,22 @@ import paddle.nn.functional as F
 import pytest
 
 from autodl_design.config import ConfigError, load_config
-from autodl_design.distillation import (
+from autodl_design.space import random_architecture
+from autodl_design.train.command import train
+from autodl_design.train.config import TrainConfig, TrainingError
+from autodl_design.train.data import TrainData
+from autodl_design.train.distillation import (
     DistillConfig,
     TargetsError,
     TeacherTargets,
     array_digest,
-    compute_targets,
     distillation_loss,
     load_targets,
     sharpen,
 )
-from autodl_design.final_training import TrainConfig, TrainData, TrainingError, train
-from autodl_design.pretrained import add_to_manifest, load_ensemble
-from autodl_design.space import random_architecture
+from autodl_design.zoo.ensemble import load_ensemble
+from autodl_design.zoo.manifest import add_to_manifest
+from autodl_design.zoo.teacher_targets import compute_targets
 from tests.test_final_training import quiet, weights
 
 CLASSES = ["a", "b", "c"]

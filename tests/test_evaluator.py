@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from autodl_design.config import EvaluatorConfig, NetworkConfig
-from autodl_design.early_stopping import EarlyStopping
-from autodl_design.evaluator import cosine_lr, evaluate, evaluate_accuracy, predict
-from autodl_design.network import build_network
+from autodl_design.nn.network import build_network
+from autodl_design.nn.runtime import cosine_lr, evaluate_accuracy, predict
+from autodl_design.search.early_stopping import EarlyStopping
+from autodl_design.search.evaluator import evaluate
 from autodl_design.space import Architecture, Cell, op_id, random_architecture
 
 RECORD_KEYS = {

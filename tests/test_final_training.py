@@ -12,18 +12,16 @@ from PIL import Image
 
 from autodl_design.checkpoint import load_state, save_atomic
 from autodl_design.config import ConfigError, load_config
-from autodl_design.final_training import (
-    CHECKPOINT_NAME,
-    TrainConfig,
-    TrainData,
-    TrainingError,
+from autodl_design.space import (
+    Architecture,
+    ArchitectureError,
     load_architecture,
-    load_train_data,
-    register,
-    train,
+    random_architecture,
 )
-from autodl_design.space import Architecture, ArchitectureError, random_architecture
-from autodl_design.train_state import check_checkpoint
+from autodl_design.train.command import register, train
+from autodl_design.train.config import CHECKPOINT_NAME, TrainConfig, TrainingError
+from autodl_design.train.data import TrainData, load_train_data
+from autodl_design.train.state import check_checkpoint
 
 CLASSES = ["circle", "square", "stripes", "noise"]
 TINY = [
@@ -264,7 +262,7 @@ def test_train_command_stops_and_resumes(tmp_path, capsys):
 def test_init_from_starts_at_those_weights_and_records_them(full_run, data, tmp_path):
     from autodl_design.checkpoint import layer_state
     from autodl_design.fileio import sha256_file
-    from autodl_design.trainer import Trainer
+    from autodl_design.train.trainer import Trainer
 
     out, _ = full_run
     source = out / "model.pdparams"
@@ -287,7 +285,7 @@ def test_init_from_starts_at_those_weights_and_records_them(full_run, data, tmp_
 
 def test_init_from_another_class_count_keeps_a_fresh_classifier(full_run, data, tmp_path):
     from autodl_design.checkpoint import layer_state
-    from autodl_design.trainer import Trainer
+    from autodl_design.train.trainer import Trainer
 
     out, _ = full_run
     keep = data.train_y < 3
@@ -325,9 +323,9 @@ def test_init_from_errors_are_one_line(full_run, data, tmp_path):
 
 def test_a_stage_from_a_runs_weights_keeps_that_runs_record(full_run, data, tmp_path):
     from autodl_design.fileio import sha256_file
-    from autodl_design.initial_weights import STAGE_KEYS
-    from autodl_design.manifest_table import stage_epochs
-    from autodl_design.pretrained import add_to_manifest
+    from autodl_design.train.initial_weights import STAGE_KEYS
+    from autodl_design.zoo.manifest import add_to_manifest
+    from autodl_design.zoo.table import stage_epochs
 
     def stage(start_run, lr, out):
         config = tiny_config(f"init_from={start_run / 'model.pdparams'}", f"lr={lr}")

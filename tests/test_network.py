@@ -5,8 +5,8 @@ import paddle
 import pytest
 
 from autodl_design.config import NetworkConfig
-from autodl_design.flops import count_flops, count_params
-from autodl_design.network import build_network, sources_as_slices
+from autodl_design.nn.flops import count_flops, count_params
+from autodl_design.nn.network import build_network, sources_as_slices
 from autodl_design.space import Architecture, Cell, op_id, random_architecture
 
 SMALL = NetworkConfig(width=8, stages=3, cells_per_stage=1)

@@ -7,7 +7,7 @@ import paddle
 import pytest
 
 from autodl_design.config import NetworkConfig
-from autodl_design.ops import OPS, batch_norm, he_truncated_normal, make_op
+from autodl_design.nn.ops import OPS, batch_norm, he_truncated_normal, make_op
 from autodl_design.space import OP_NAMES
 
 CFG = NetworkConfig(width=8)

@@ -10,26 +10,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autodl_design import pretrained_cli
 from autodl_design.config import load_config
 from autodl_design.data import load_test_set, preprocess
-from autodl_design.distillation import array_digest
-from autodl_design.evaluator import predict
 from autodl_design.fileio import sha256_file
-from autodl_design.final_training import TrainConfig, TrainData, train
-from autodl_design.inference import classify, export_ensemble, load_exported, load_images
-from autodl_design.manifest_table import stage_epochs
-from autodl_design.pretrained import (
+from autodl_design.nn.runtime import predict, softmax
+from autodl_design.space import Architecture, random_architecture
+from autodl_design.train.command import train
+from autodl_design.train.config import TrainConfig
+from autodl_design.train.data import TrainData
+from autodl_design.train.distillation import array_digest
+from autodl_design.zoo import commands as zoo_commands
+from autodl_design.zoo.ensemble import load_ensemble
+from autodl_design.zoo.evaluation import evaluate_ensemble
+from autodl_design.zoo.inference import classify, export_ensemble, load_exported, load_images
+from autodl_design.zoo.manifest import (
     MANIFEST_FORMAT,
     PretrainedError,
     add_to_manifest,
-    load_ensemble,
     read_manifest,
-    softmax,
 )
-from autodl_design.pretrained_cli import evaluate_ensemble
-from autodl_design.prob_cache import ProbabilityCache
-from autodl_design.space import Architecture, random_architecture
+from autodl_design.zoo.prob_cache import ProbabilityCache
+from autodl_design.zoo.table import stage_epochs
 
 CLASSES = ["a", "b", "c"]
 SIZE = 16
@@ -207,7 +208,7 @@ def test_images_of_any_mode_and_size_are_classified(built, tmp_path):
 
 def run_cli(*argv):
     parser = argparse.ArgumentParser()
-    pretrained_cli.register(parser.add_subparsers(dest="command", required=True))
+    zoo_commands.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args([str(a) for a in argv])
     return args.func(args)
 

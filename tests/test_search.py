@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autodl_design.backends import EvalSettings, SerialBackend
 from autodl_design.cli import main
 from autodl_design.config import SearchConfig, load_config
 from autodl_design.search import History, SearchError, run_search
+from autodl_design.search.backends import EvalSettings, SerialBackend
 from autodl_design.search.loop import _evaluate_batch
 from autodl_design.space import random_architecture
 

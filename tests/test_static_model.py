@@ -14,10 +14,9 @@ import pytest
 
 from autodl_design.config import NetworkConfig
 from autodl_design.data import preprocess
-from autodl_design.evaluator import predict
-from autodl_design.network import build_network
-from autodl_design.space import Architecture, random_architecture
-from autodl_design.static_model import (
+from autodl_design.nn.network import build_network
+from autodl_design.nn.runtime import predict
+from autodl_design.nn.static_model import (
     SPURIOUS_STDERR,
     MaximumLeakyReLU,
     leaky_relu_as_maximum,
@@ -25,6 +24,7 @@ from autodl_design.static_model import (
     save_static,
     stderr_without,
 )
+from autodl_design.space import Architecture, random_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,15 +61,15 @@ import autodl_design, sys, paddle
 import numpy as np
 from autodl_design.config import NetworkConfig
 from autodl_design.data import preprocess
-from autodl_design.network import build_network
+from autodl_design.nn.network import build_network
 from autodl_design.space import random_architecture
-from autodl_design.static_model import save_static
+from autodl_design.nn.static_model import save_static
 cfg = NetworkConfig(width=8, residual=True)
 net = build_network(random_architecture(np.random.default_rng(1), 4), cfg)
 if sys.argv[2] == "plain":
     net.eval()
     spec = paddle.static.InputSpec([None, 3, 16, 16], "float32", name="image")
-    paddle.jit.ignore_module([autodl_design.network, autodl_design.ops])
+    paddle.jit.ignore_module([autodl_design.nn.network, autodl_design.nn.ops])
     paddle.jit.save(net, sys.argv[1], input_spec=[spec])
 else:
     save_static(net, sys.argv[1], (3, 16, 16))

@@ -9,10 +9,10 @@ import pytest
 
 from autodl_design.checkpoint import load_state
 from autodl_design.config import ConfigError
-from autodl_design.final_training import CHECKPOINT_NAME, train
-from autodl_design.network import build_network
-from autodl_design.pretrained import recipe_of
-from autodl_design.swa import (
+from autodl_design.nn.network import build_network
+from autodl_design.train.command import train
+from autodl_design.train.config import CHECKPOINT_NAME
+from autodl_design.train.swa import (
     SWAConfig,
     WeightAverage,
     apply_average,
@@ -20,6 +20,7 @@ from autodl_design.swa import (
     recompute_bn_statistics,
     swa_lr,
 )
+from autodl_design.zoo.manifest import recipe_of
 from tests.test_final_training import ARCH, quiet, tiny_config, tiny_data, weights
 
 SWA = ["swa.last_epochs=2", "swa.lr=0.02", "swa.bn_images=64", "epochs=3", "lr=0.1"]

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from autodl_design.backends import Backend, EvalTask
 from autodl_design.config import ConfigError, SearchConfig, from_dict, to_yaml
+from autodl_design.search.backends import Backend, EvalTask
 from autodl_design.search.history import History
 from autodl_design.search.report import write_report
 from autodl_design.search.strategy import make_strategy

@@ -1,0 +1,274 @@
+"""The components' dataclasses, each with its checks (:meth:`validate`, called on loading)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from autodl_design.config.io import (
+    check,
+)
+
+__all__ = [
+    "INFERENCE_ENGINES",
+    "TTA_MODES",
+    "ControllerConfig",
+    "CountOnesConfig",
+    "DataConfig",
+    "EvaluatorConfig",
+    "ExecutionConfig",
+    "InferenceEngine",
+    "NetworkConfig",
+    "SGDConfig",
+    "SearchConfig",
+]
+
+
+@dataclass
+class ControllerConfig:
+    """The LSTM generator and its REINFORCE learner."""
+
+    n_nodes: int = 10
+    hidden_size: int = 64
+    num_layers: int = 2
+    temperature: float = 5.0
+    tanh_constant: float = 2.5
+    init_range: float = 0.1
+    lr: float = 1e-3
+    batch_size: int = 10
+    baseline_decay: float = 0.9
+    cube_advantage: bool = False
+    entropy_weight: float = 0.0
+    seed: int = 0
+
+    def validate(self) -> None:
+        check(self.n_nodes >= 2, "n_nodes", "must be >= 2")
+        check(self.hidden_size >= 1, "hidden_size", "must be >= 1")
+        check(self.num_layers >= 1, "num_layers", "must be >= 1")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(self.tanh_constant > 0, "tanh_constant", "must be > 0")
+        check(self.init_range >= 0, "init_range", "must be >= 0")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(0 <= self.baseline_decay < 1, "baseline_decay", "must be in [0, 1)")
+        check(self.entropy_weight >= 0, "entropy_weight", "must be >= 0")
+
+
+@dataclass
+class CountOnesConfig:
+    """The "count the 1s" demo: reward = number of tokens equal to ``target_op``."""
+
+    # lr 0.06 with a cubed advantage reached >= 18.5 of 20 within 50 updates for 30 of 30
+    # seeds; see benchmarks/count_ones_speed.py and README.md.
+    controller: ControllerConfig = field(
+        default_factory=lambda: ControllerConfig(lr=0.06, cube_advantage=True)
+    )
+    updates: int = 50
+    target_op: int = 1
+    smoothing_window: int = 10
+    log_every: int = 5
+
+    def validate(self) -> None:
+        check(self.updates >= 1, "updates", "must be >= 1")
+        check(0 <= self.target_op < 10, "target_op", "must be an op id in 0..9")
+        check(self.smoothing_window >= 1, "smoothing_window", "must be >= 1")
+        check(self.log_every >= 1, "log_every", "must be >= 1")
+
+
+InferenceEngine = Literal["auto", "dygraph", "onednn"]
+INFERENCE_ENGINES: tuple[str, ...] = get_args(InferenceEngine)
+# Test-time augmentation of the pretrained models: "flip" averages each model's softmax over the
+# image and its horizontal mirror.
+TTA_MODES = ("none", "flip")
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and how they are split and augmented.
+
+    ``source``: ``"bundled"`` (the CIFAR-10 search subset shipped in the package), or a path to
+    the official ``cifar-10-python.tar.gz`` / ``cifar-10-batches-py/`` or to an image folder
+    (``train/<class>/*``, optional ``test/<class>/*``; a directory or a .tar/.tar.gz of one).
+    When the source has no validation split, ``val_fraction`` of the training images (stratified,
+    seeded) become the validation split. ``augment``: pad 4 + random crop + horizontal flip of
+    each training image; ``cutout`` (needs ``augment``): the side of a square, centred at random,
+    zeroed in each training image after standardisation (Cutout; 0: none).
+    """
+
+    source: str = "bundled"
+    format: Literal["auto", "bundled", "cifar10-python", "image-folder"] = "auto"
+    val_fraction: float = 0.1
+    max_train_per_class: int | None = None
+    max_val_per_class: int | None = None
+    image_size: int = 32
+    channels: int = 3
+    augment: bool = True
+    cutout: int = 0
+    seed: int = 0
+
+    def validate(self) -> None:
+        check(bool(self.source), "source", "must not be empty")
+        check(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
+        for key in ("max_train_per_class", "max_val_per_class"):
+            value = getattr(self, key)
+            check(value is None or value >= 1, key, "must be >= 1 or null")
+        check(self.image_size >= 8, "image_size", "must be >= 8")
+        check(self.channels in (1, 3), "channels", "must be 1 or 3")
+        check(self.cutout >= 0, "cutout", "must be >= 0 (0: no Cutout)")
+        check(self.augment or self.cutout == 0, "cutout", "needs augment: true")
+
+
+@dataclass
+class NetworkConfig:
+    """How a candidate network is built from an architecture.
+
+    Stem conv 3x3 (``width``) -> ``stages`` x ``cells_per_stage`` cells; the first cell of every
+    stage after the first is a reduction cell (stride 2, channels x2) -> BN-ReLU -> global
+    average pool -> dropout -> FC. A node without inputs reads the cell input through a 1x1 conv
+    to ``width // node_ratio`` channels (of the cell's width). ``residual`` adds the cell input
+    to the cell output (through a stride-2 1x1 conv where the shape changes), which deeper
+    final-training networks need; the search's shallow networks leave it off.
+    """
+
+    width: int = 16
+    stages: int = 3
+    cells_per_stage: int = 1
+    node_ratio: int = 4
+    dropout: float = 0.5
+    num_classes: int = 10
+    leaky_slope: float = 0.1
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-3
+    residual: bool = False
+
+    def validate(self) -> None:
+        check(self.width >= 4, "width", "must be >= 4")
+        check(self.stages >= 1, "stages", "must be >= 1")
+        check(self.cells_per_stage >= 1, "cells_per_stage", "must be >= 1")
+        check(self.node_ratio >= 1, "node_ratio", "must be >= 1")
+        check(self.width // self.node_ratio >= 1, "node_ratio", "must be <= width")
+        check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+        check(self.num_classes >= 2, "num_classes", "must be >= 2")
+        check(self.leaky_slope >= 0, "leaky_slope", "must be >= 0")
+        check(0 < self.bn_momentum < 1, "bn_momentum", "must be in (0, 1)")
+        check(self.bn_epsilon > 0, "bn_epsilon", "must be > 0")
+
+
+@dataclass
+class SGDConfig:
+    """The SGD schedule of the evaluator's brief training and of final training.
+
+    ``epochs`` passes over the data in batches of ``batch_size``; the learning rate follows a
+    cosine from ``lr`` to ``lr_min`` over all steps; ``momentum`` (Nesterov when ``nesterov``);
+    L2 ``weight_decay`` on every parameter.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_min: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+
+    def validate(self) -> None:
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(0 <= self.lr_min <= self.lr, "lr_min", "must be in [0, lr]")
+        check(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+
+
+@dataclass
+class EvaluatorConfig(SGDConfig):
+    """Brief training of one candidate, with early stopping, and how it becomes a reward.
+
+    The SGD schedule fields come from :class:`SGDConfig`.
+
+    Early stopping: stop at once when the training loss is NaN/inf or exceeds
+    ``divergence_factor`` x its first-epoch value; stop when the validation loss has not improved
+    by ``min_delta`` for ``patience`` epochs. ``reward``: ``neg_val_loss`` (default) or
+    ``val_acc``; ``params_penalty`` is subtracted per million parameters and ``flops_penalty``
+    per hundred million FLOPs (multiply-adds of one 32x32 image).
+
+    CPU switches: ``mkl_avx2`` lets MKL use its AVX2 kernels on AMD CPUs
+    (:mod:`autodl_design.cpu_tuning`; false restores MKL's default path); ``inference_engine``
+    for the validation passes: ``auto`` (oneDNN predictor from 2,500 images on), ``dygraph`` or
+    ``onednn``.
+    """
+
+    patience: int = 5
+    min_delta: float = 0.0
+    divergence_factor: float = 5.0
+    reward: Literal["neg_val_loss", "val_acc"] = "neg_val_loss"
+    params_penalty: float = 0.0
+    flops_penalty: float = 0.0
+    num_threads: int = 1
+    seed: int = 0
+    mkl_avx2: bool = True
+    inference_engine: InferenceEngine = "auto"
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.patience >= 1, "patience", "must be >= 1")
+        check(self.min_delta >= 0, "min_delta", "must be >= 0")
+        check(self.divergence_factor > 1, "divergence_factor", "must be > 1")
+        check(self.params_penalty >= 0, "params_penalty", "must be >= 0")
+        check(self.flops_penalty >= 0, "flops_penalty", "must be >= 0")
+        check(self.num_threads >= 1, "num_threads", "must be >= 1")
+
+
+@dataclass
+class ExecutionConfig:
+    """Where candidates are trained.
+
+    ``serial``: one after another in the search process. ``local``: ``workers`` separate
+    processes on this machine, each limited to ``threads_per_worker`` math threads. ``xparl``:
+    actors on a PARL xparl cluster at ``cluster`` (``HOST:PORT`` of its master), ``workers``
+    actors at once. A candidate whose worker dies, hangs past ``timeout_seconds`` or loses its
+    connection is retried ``retries`` times, then recorded as failed.
+    """
+
+    backend: Literal["serial", "local", "xparl"] = "serial"
+    workers: int = 1
+    threads_per_worker: int = 1
+    cluster: str | None = None
+    timeout_seconds: float = 3600.0
+    retries: int = 1
+
+    def validate(self) -> None:
+        check(self.workers >= 1, "workers", "must be >= 1")
+        check(self.threads_per_worker >= 1, "threads_per_worker", "must be >= 1")
+        check(self.timeout_seconds > 0, "timeout_seconds", "must be > 0")
+        check(self.retries >= 0, "retries", "must be >= 0")
+        if self.backend == "xparl":
+            ok = bool(self.cluster) and self.cluster.rpartition(":")[2].isdigit()
+            check(ok, "cluster", "xparl needs cluster: HOST:PORT of the xparl master")
+
+
+@dataclass
+class SearchConfig:
+    """A whole architecture search: strategy, budget, and every component's configuration.
+
+    ``updates`` batches of ``controller.batch_size`` candidates are sampled (by the controller for
+    ``strategy: rl``, uniformly with edge probability ``random_edge_prob`` for ``random``),
+    evaluated, and, for ``rl``, learnt from. Results go to ``output_dir``.
+    """
+
+    strategy: Literal["rl", "random"] = "rl"
+    updates: int = 20
+    output_dir: str = "runs/search"
+    random_edge_prob: float = 0.5
+    top_k: int = 5
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    def validate(self) -> None:
+        check(self.updates >= 1, "updates", "must be >= 1")
+        check(bool(self.output_dir), "output_dir", "must not be empty")
+        check(0 <= self.random_edge_prob <= 1, "random_edge_prob", "must be in [0, 1]")
+        check(self.top_k >= 1, "top_k", "must be >= 1")

@@ -1,0 +1,66 @@
+"""``autodl-design search``: run or resume an architecture search."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from autodl_design import cpu_tuning
+from autodl_design.config import SearchConfig, load_config
+
+__all__ = ["cmd_search", "register", "search_overrides"]
+
+
+def search_overrides(args: argparse.Namespace) -> list[str]:
+    """Turn the search command's convenience flags into config overrides (after ``-o``)."""
+    extra = list(args.override)
+    if args.strategy:
+        extra.append(f"strategy={args.strategy}")
+    if args.updates is not None:
+        extra.append(f"updates={args.updates}")
+    if args.output:
+        extra.append(f"output_dir={args.output}")
+    if args.data:
+        extra.append(f"data.source={args.data}")
+    if args.cluster:
+        extra += ["execution.backend=xparl", f"execution.cluster={args.cluster}"]
+        if args.workers:
+            extra.append(f"execution.workers={args.workers}")
+    elif args.workers:
+        extra += ["execution.backend=local", f"execution.workers={args.workers}"]
+    return extra
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    # The backends and the loop load Paddle and PARL: imported here, not when the CLI starts.
+    from autodl_design.search.backends.base import EvalSettings
+    from autodl_design.search.backends.factory import make_backend
+    from autodl_design.search.loop import run_search
+
+    config = load_config(SearchConfig, args.config, search_overrides(args))
+    cpu_tuning.configure(config.evaluator.mkl_avx2)  # before the controller's first Paddle op
+    settings = EvalSettings(config.data, config.network, config.evaluator)
+    backend = make_backend(config.execution, settings)
+    try:
+        run_search(config, backend, resume=args.resume, progress=not args.no_progress)
+    finally:
+        backend.close()
+    return 0
+
+
+def register(
+    subparsers: argparse._SubParsersAction,
+    add_config_args: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Add the ``search`` command to the CLI's subparsers."""
+    p = subparsers.add_parser("search", help="run or resume an architecture search")
+    add_config_args(p)
+    p.add_argument("--strategy", choices=["rl", "random"], help="proposal strategy")
+    p.add_argument("--updates", type=int, help="number of updates (batches) to run")
+    p.add_argument("--output", help="output directory (history, checkpoints, report)")
+    p.add_argument("--data", help="data source: 'bundled', a CIFAR-10 release or image folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in the output dir")
+    p.add_argument("--workers", type=int, help="train K candidates at once in local processes")
+    p.add_argument("--cluster", metavar="HOST:PORT", help="train candidates on an xparl cluster")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search)

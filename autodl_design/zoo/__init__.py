@@ -1,0 +1,30 @@
+"""The pretrained models: manifest, ensemble, inference and export, teacher targets.
+
+Names are imported on first use (PEP 562), so registering the CLI's commands does not load
+Paddle.
+"""
+
+import importlib
+
+_FROM = {
+    "DEFAULT_MANIFEST": "manifest",
+    "PretrainedError": "manifest",
+    "add_to_manifest": "manifest",
+    "read_manifest": "manifest",
+    "resolve_manifest": "manifest",
+    "write_manifest": "manifest",
+    "Ensemble": "ensemble",
+    "load_ensemble": "ensemble",
+    "evaluate_ensemble": "evaluation",
+    "classify": "inference",
+    "export_ensemble": "inference",
+    "load_exported": "inference",
+    "compute_targets": "teacher_targets",
+}
+__all__ = sorted(_FROM)
+
+
+def __getattr__(name: str):
+    if name not in _FROM:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)

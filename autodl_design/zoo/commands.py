@@ -1,0 +1,240 @@
+"""Commands for pretrained models: ``ensemble``, ``predict``, ``export``, ``add-pretrained``.
+
+``autodl-design ensemble`` measures every model and their averaged-softmax ensemble on a test
+split (the bundled 10,000-image CIFAR-10 test set by default); with ``--write-manifest`` those
+measurements become the manifest's accuracy figures. Paddle is imported inside the commands,
+so registering them keeps ``autodl-design --help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from autodl_design.config import INFERENCE_ENGINES, TTA_MODES
+
+if TYPE_CHECKING:
+    pass
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    """``autodl-design ensemble``: per-model and ensemble accuracy and speed on a test split."""
+    from autodl_design.data import load_test_set
+    from autodl_design.zoo.ensemble import load_ensemble
+    from autodl_design.zoo.evaluation import (
+        CHECK_IMAGES,
+        check_slice_counts,
+        evaluate_ensemble,
+        seeded_subset,
+    )
+    from autodl_design.zoo.manifest import (
+        PretrainedError,
+        read_manifest,
+        resolve_manifest,
+        write_manifest,
+    )
+    from autodl_design.zoo.table import update_readme
+
+    _cpu(args)
+    path = resolve_manifest(args.manifest)
+    ensemble = load_ensemble(path)
+    ensemble.engine = args.engine
+    x, y, classes = load_test_set(
+        args.data, image_size=ensemble.image_size, channels=ensemble.channels
+    )
+    if classes != ensemble.classes:
+        raise PretrainedError(f"{args.data}: classes {classes} differ from the manifest's")
+    n_all = len(y)
+    check = check_slice_counts(ensemble, x, y) if args.write_manifest else None
+    keep = seeded_subset(n_all, args.limit)
+    x, y = x[keep], y[keep]
+    test_set = f"{args.data} test split"
+    if len(y) < n_all:
+        test_set += f" (seeded subset of {len(y)} of {n_all})"
+    # The manifest keeps both figures: plain (the headline) and with flip TTA.
+    flip = args.tta == "flip" or args.write_manifest
+    cache = None
+    if args.cache:
+        from autodl_design.zoo.prob_cache import ProbabilityCache
+
+        cache = ProbabilityCache(args.cache)
+    result = evaluate_ensemble(ensemble, x, y, args.batch_size, flip=flip, cache=cache)
+    print(f"{len(y)} images: {test_set}")
+    label = f"ensemble ({len(result['models'])})"
+    rows = [*result["models"], {"name": label, **result["ensemble"]}]
+    flip_head = f" {'flip TTA':>9}" if flip else ""
+    print(f"{'model':<20} {'accuracy':>9}{flip_head} {'img/s':>8}")
+    for m in rows:
+        flip_col = f" {m['accuracy_flip']:>9.4f}" if flip else ""
+        speed = "cached" if m["img_per_s"] is None else f"{m['img_per_s']:.1f}"
+        print(f"{m['name']:<20} {m['accuracy']:>9.4f}{flip_col} {speed:>8}")
+    if cache is not None:
+        print(f"probability cache {cache.folder}: {cache.hits} read back, {cache.misses} computed")
+    e = result["ensemble"]
+    if args.write_manifest:
+        manifest = read_manifest(path)
+        measured = {m["name"]: m for m in result["models"]}
+        for entry in manifest["models"]:
+            entry.update(
+                test_accuracy=measured[entry["name"]]["accuracy"],
+                test_accuracy_flip_tta=measured[entry["name"]]["accuracy_flip"],
+                test_set=test_set,
+                test_images=len(y),
+            )
+        manifest["ensemble"] = {
+            "members": list(ensemble.names),
+            "rule": "argmax of the mean of the members' softmax",
+            "test_accuracy": e["accuracy"],
+            "test_accuracy_flip_tta": e["accuracy_flip"],
+            "test_set": test_set,
+            "test_images": len(y),
+        }
+        manifest["check"] = {
+            "data": args.data,
+            "images": min(CHECK_IMAGES, n_all),
+            "subset": "seeded permutation (numpy default_rng(0)) of the test split, first N",
+            "correct": check,
+        }
+        write_manifest(path, manifest)
+        print(f"wrote the measured accuracies to {path}")
+        root = path.resolve().parent
+        for readme in (root / "README.md", root.parent / "README.md", root.parent / "README_cn.md"):
+            if update_readme(readme, manifest):
+                print(f"updated the table in {readme}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``autodl-design predict IMG...``: class and probability of each image."""
+    from autodl_design.zoo.ensemble import load_ensemble
+    from autodl_design.zoo.inference import classify, load_exported
+    from autodl_design.zoo.manifest import PretrainedError, resolve_manifest
+
+    _cpu(args)
+    if args.exported:
+        model = load_exported(args.exported, backend=args.backend, num_threads=args.threads)
+        if args.tta is not None and args.tta != model.tta:
+            raise PretrainedError(
+                f"{args.exported} was exported with tta {model.tta!r}, not {args.tta!r}: "
+                f"export again with --tta {args.tta} or leave --tta out"
+            )
+    else:
+        model = load_ensemble(resolve_manifest(args.manifest))
+        model.engine = args.engine
+        model.tta = args.tta or "none"
+    width = max(len(str(p)) for p in args.images)
+    for row in classify(model, args.images, args.batch_size):
+        print(f"{row['path']:<{width}}  {row['class']:<12} {row['probability']:.3f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``autodl-design export``: the ensemble as one static model, checked after reloading."""
+    from autodl_design.zoo.ensemble import load_ensemble
+    from autodl_design.zoo.inference import export_ensemble, load_exported
+    from autodl_design.zoo.manifest import resolve_manifest
+
+    ensemble = load_ensemble(resolve_manifest(args.manifest))
+    ensemble.tta = args.tta
+    out = export_ensemble(ensemble, args.output)
+    s, c = ensemble.image_size, ensemble.channels
+    x = np.random.default_rng(0).integers(0, 256, (8, s, s, c), dtype=np.uint8)
+    diff = np.abs(load_exported(out).predict_proba(x) - ensemble.predict_proba(x)).max()
+    tta = "" if ensemble.tta == "none" else f" with {ensemble.tta} TTA"
+    print(f"exported {len(ensemble.names)} models{tta} to {out}; reloaded: max |diff| {diff:.2e}")
+    return 0
+
+
+def cmd_add_pretrained(args: argparse.Namespace) -> int:
+    """``autodl-design add-pretrained RUN_DIR --name NAME``: copy a finished run in."""
+    from autodl_design.zoo.manifest import add_to_manifest, resolve_manifest
+
+    path = resolve_manifest(args.manifest)
+    entry = add_to_manifest(path, args.run_dir, args.name, replace=args.replace)
+    print(f"added {entry['name']} ({entry['weights']}, sha256 {entry['sha256'][:12]}...) to {path}")
+    return 0
+
+
+def _cpu(args: argparse.Namespace) -> None:
+    """The CPU switches, before the command's first Paddle op."""
+    from autodl_design import cpu_tuning
+    from autodl_design.nn.runtime import configure_threads
+
+    cpu_tuning.configure(args.mkl_avx2)
+    configure_threads(args.threads)
+
+
+def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
+    if manifest:
+        p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
+    p.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    p.add_argument(
+        "--engine",
+        choices=INFERENCE_ENGINES,
+        default="auto",
+        help="auto (default): oneDNN predictor from 2,500 images on; dygraph; onednn",
+    )
+    p.add_argument(
+        "--no-mkl-avx2",
+        dest="mkl_avx2",
+        action="store_false",
+        help="leave MKL on its default code path (no AVX2 kernels on AMD CPUs)",
+    )
+
+
+def register(
+    subparsers: argparse._SubParsersAction,
+    add_config_args: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Add ``ensemble``, ``predict``, ``export`` and ``add-pretrained`` to the CLI."""
+    p = subparsers.add_parser("ensemble", help="accuracy of the pretrained models and ensemble")
+    _common(p)
+    p.add_argument("--data", default="bundled", help="'bundled' (default), CIFAR-10 or folder")
+    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of N images")
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="flip: also measure flip test-time augmentation (--write-manifest: always)",
+    )
+    p.add_argument("--write-manifest", action="store_true", help="store the measured accuracies")
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep each model's probabilities in DIR and reuse them while its weights, the "
+        "images and the engine are unchanged (cached models are not timed)",
+    )
+    p.set_defaults(func=cmd_ensemble)
+
+    p = subparsers.add_parser("predict", help="classify image files with the ensemble")
+    _common(p)
+    p.add_argument("images", nargs="+", help="image files (any size or mode)")
+    p.add_argument("--exported", metavar="DIR", help="use an exported ensemble instead")
+    p.add_argument(
+        "--backend", choices=["jit", "predictor"], default="jit", help="how to run --exported"
+    )
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        help="flip: average over each image and its mirror (default none; --exported: as exported)",
+    )
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser("export", help="save the ensemble for Paddle Inference")
+    p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
+    p.add_argument("--output", required=True, help="directory for the exported model")
+    p.add_argument(
+        "--tta", choices=TTA_MODES, default="none", help="flip: bake flip TTA into the program"
+    )
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("add-pretrained", help="add a finished training run to a manifest")
+    p.add_argument("run_dir", help="output directory of `autodl-design train`")
+    p.add_argument("--name", required=True, help="model name in the manifest")
+    p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
+    p.add_argument("--replace", action="store_true", help="replace a model of the same name")
+    p.set_defaults(func=cmd_add_pretrained)
