@@ -4,19 +4,8 @@ The components' dataclasses are :mod:`autodl_design.config.components`; the gene
 (dict -> dataclass, ``-o key=value`` overrides, YAML) is :mod:`autodl_design.config.io`.
 """
 
-from autodl_design.config.components import (
-    INFERENCE_ENGINES,
-    TTA_MODES,
-    ControllerConfig,
-    CountOnesConfig,
-    DataConfig,
-    EvaluatorConfig,
-    ExecutionConfig,
-    InferenceEngine,
-    NetworkConfig,
-    SearchConfig,
-    SGDConfig,
-)
+from autodl_design.config import components
+from autodl_design.config.components import *  # noqa: F403
 from autodl_design.config.io import (
     ConfigError,
     apply_override,
@@ -26,22 +15,5 @@ from autodl_design.config.io import (
     to_yaml,
 )
 
-__all__ = [
-    "INFERENCE_ENGINES",
-    "TTA_MODES",
-    "ConfigError",
-    "ControllerConfig",
-    "CountOnesConfig",
-    "DataConfig",
-    "EvaluatorConfig",
-    "ExecutionConfig",
-    "InferenceEngine",
-    "NetworkConfig",
-    "SGDConfig",
-    "SearchConfig",
-    "apply_override",
-    "check",
-    "from_dict",
-    "load_config",
-    "to_yaml",
-]
+__all__ = ["ConfigError", "apply_override", "check", "from_dict", "load_config", "to_yaml"]
+__all__ += components.__all__

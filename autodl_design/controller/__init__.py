@@ -4,20 +4,14 @@
 Names are imported on first use (PEP 562), so registering the demo command does not load Paddle.
 """
 
-import importlib
+from autodl_design import lazy_face
 
-_FROM = {
-    "CheckpointError": "agent",
-    "ControllerAgent": "agent",
-    "Reinforce": "algorithm",
-    "MovingAverageBaseline": "baseline",
-    "LSTMGenerator": "model",
-    "run_count_ones": "count_ones",
-}
-__all__ = sorted(_FROM)
-
-
-def __getattr__(name: str):
-    if name not in _FROM:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+__all__ = [
+    "CheckpointError",
+    "ControllerAgent",
+    "LSTMGenerator",
+    "MovingAverageBaseline",
+    "Reinforce",
+    "run_count_ones",
+]
+__getattr__ = lazy_face(__name__, __all__, "agent algorithm baseline model count_ones")

@@ -5,19 +5,13 @@ Names are imported on first use (PEP 562), so registering the search command doe
 Paddle or PARL.
 """
 
-import importlib
+from autodl_design import lazy_face
 
-_FROM = {
-    "History": "history",
-    "HistoryError": "history",
-    "SearchError": "loop",
-    "run_search": "loop",
-    "evaluate": "evaluator",
-}
-__all__ = sorted(_FROM)
-
-
-def __getattr__(name: str):
-    if name not in _FROM:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+__all__ = [
+    "History",
+    "HistoryError",
+    "SearchError",
+    "evaluate",
+    "run_search",
+]
+__getattr__ = lazy_face(__name__, __all__, "history loop evaluator")

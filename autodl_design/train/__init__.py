@@ -4,25 +4,19 @@ Names are imported on first use (PEP 562), so ``from autodl_design.train import 
 does not load Paddle; :class:`Trainer` does.
 """
 
-import importlib
+from autodl_design import lazy_face
 
-_FROM = {
-    "CHECKPOINT_NAME": "config",
-    "OPERATIONAL_KEYS": "config",
-    "TrainConfig": "config",
-    "TrainingError": "config",
-    "TrainData": "data",
-    "load_train_data": "data",
-    "DistillConfig": "distillation",
-    "TargetsError": "distillation",
-    "SWAConfig": "swa",
-    "Trainer": "trainer",
-    "train": "command",
-}
-__all__ = sorted(_FROM)
-
-
-def __getattr__(name: str):
-    if name not in _FROM:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+__all__ = [
+    "CHECKPOINT_NAME",
+    "DistillConfig",
+    "OPERATIONAL_KEYS",
+    "SWAConfig",
+    "TargetsError",
+    "TrainConfig",
+    "TrainData",
+    "Trainer",
+    "TrainingError",
+    "load_train_data",
+    "train",
+]
+__getattr__ = lazy_face(__name__, __all__, "config data distillation swa trainer command")
