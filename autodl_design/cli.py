@@ -21,6 +21,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from autodl_design.controller import CheckpointError
     from autodl_design.data import DataError
     from autodl_design.search import HistoryError, SearchError
+    from autodl_design.search.backends.cluster import ClusterError
     from autodl_design.train.config import TrainingError
     from autodl_design.train.distillation import TargetsError
     from autodl_design.zoo.manifest import PretrainedError
@@ -32,6 +33,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         DataError,
         SearchError,
         HistoryError,
+        ClusterError,
         CheckpointError,
         TrainingError,
         PretrainedError,

@@ -48,7 +48,8 @@ from autodl_design.search.backends.process_groups import (
 
 
 class ClusterError(RuntimeError):
-    """The cluster did not come up (the message points at its log files)."""
+    """The cluster did not come up (the message points at its log files), cannot be reached,
+    or has lost all its CPUs; the command line prints it as a one-line error."""
 
 
 def free_port() -> int:
@@ -108,7 +109,7 @@ class LocalCluster:
 
     def cpu_status(self, timeout: float = 2.0) -> tuple[int, int] | None:
         """``(used, vacant)`` CPUs as the master reports them, None if it does not answer."""
-        return _query_status(self.address, timeout)
+        return query_status(self.address, timeout)
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM both process groups, SIGKILL what is left after ``grace`` seconds, reap."""
@@ -162,10 +163,10 @@ def start_cluster(
     worker += ["--cpu_num", str(cpus), "--log_server_port", str(free_port())]
     try:
         _launch(cluster, master, env, "master")
-        _wait(lambda: _query_status(cluster.address, 0.5) is not None, ready_timeout, cluster)
+        _wait(lambda: query_status(cluster.address, 0.5) is not None, ready_timeout, cluster)
         _launch(cluster, worker, env, "worker")
         _wait(
-            lambda: sum(_query_status(cluster.address, 0.5) or (0, 0)) >= cpus,
+            lambda: sum(query_status(cluster.address, 0.5) or (0, 0)) >= cpus,
             ready_timeout,
             cluster,
         )
@@ -215,7 +216,7 @@ def _wait(ready, timeout: float, cluster: LocalCluster) -> None:
     raise ClusterError(f"xparl cluster not ready after {timeout:.0f} s; see {cluster.log_dir}")
 
 
-def _query_status(address: str, timeout: float) -> tuple[int, int] | None:
+def query_status(address: str, timeout: float) -> tuple[int, int] | None:
     """Ask the master (as ``xparl status`` does) for its used and vacant CPUs."""
     import zmq
 

@@ -5,14 +5,17 @@ actor). It starts its worker lazily, and when the worker dies, hangs past the ti
 becomes unreachable it raises :class:`WorkerLost`, throws the worker away and starts a fresh
 one for its next task. :func:`run_on_slots` drives one thread per slot over a shared queue, puts
 lost tasks back in the queue until they have used up their retries, and yields every result as
-soon as it arrives, so one bad candidate or machine never holds up or loses the others.
+soon as it arrives, so one bad candidate or machine never holds up or loses the others. A
+record that needed retries says so: ``attempts`` and ``retried_after`` (the reasons the earlier
+attempts were lost), and each loss is reported in one line through the backend's ``log_event``.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from autodl_design.search.backends.base import EvalTask, failure_record
@@ -51,7 +54,11 @@ class SlotBackend:
 
     def run(self, tasks: Iterable[EvalTask]) -> Iterator[tuple[EvalTask, dict[str, Any]]]:
         """Yield ``(task, record)`` as the slots finish, in any order."""
-        return run_on_slots(self._slots, tasks, self.execution.retries)
+        return run_on_slots(self._slots, tasks, self.execution.retries, self.log_event)
+
+    def log_event(self, line: str) -> None:
+        """Report a lost worker (one line, stderr)."""
+        print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Close every slot (workers still busy are stopped)."""
@@ -69,12 +76,16 @@ _STOP = None
 
 
 def run_on_slots(
-    slots: Sequence[Slot], tasks: Iterable[EvalTask], retries: int
+    slots: Sequence[Slot],
+    tasks: Iterable[EvalTask],
+    retries: int,
+    log: Callable[[str], None] = lambda line: None,
 ) -> Iterator[tuple[EvalTask, dict[str, Any]]]:
     """Yield ``(task, record)`` for every task, in completion order.
 
     A task whose worker is lost is queued again, up to ``retries`` times, then answered with
-    :func:`failure_record` carrying the last reason and the number of attempts. If the caller
+    :func:`failure_record` carrying the last reason and the number of attempts; each loss is
+    passed to ``log`` as one line. If the caller
     stops iterating early, the running evaluations are aborted before this returns.
     """
     tasks = list(tasks)
@@ -94,17 +105,22 @@ def run_on_slots(
     for thread in threads:
         thread.start()
     outstanding = len(tasks)
+    lost: dict[str, list[str]] = {}  # task_id -> why its earlier attempts were lost
     try:
         while outstanding:
             task, attempt, record, lost_reason = results.get()
             if lost_reason is None:
                 outstanding -= 1
-                yield task, record
+                yield task, _with_retries(record, attempt, lost.get(task.task_id))
             elif attempt <= retries:
+                log(f"{lost_reason}; retrying candidate {task.task_id} ({attempt}/{retries})")
+                lost.setdefault(task.task_id, []).append(lost_reason)
                 work.put((task, attempt + 1))
             else:
+                log(f"{lost_reason}; candidate {task.task_id} failed after {attempt} attempts")
                 outstanding -= 1
-                yield task, failure_record(task.arch_json, lost_reason, attempt)
+                record = failure_record(task.arch_json, lost_reason, attempt)
+                yield task, _with_retries(record, attempt, lost.get(task.task_id))
     finally:
         if outstanding:
             cancel.set()
@@ -113,6 +129,12 @@ def run_on_slots(
             work.put(_STOP)
         for thread in threads:
             thread.join()
+
+
+def _with_retries(record: dict[str, Any], attempt: int, reasons: list[str] | None) -> dict:
+    if not reasons:
+        return record
+    return {**record, "attempts": attempt, "retried_after": reasons}
 
 
 def _drain(work: queue.Queue) -> None:

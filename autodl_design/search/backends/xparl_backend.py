@@ -20,12 +20,22 @@ What a worker machine needs (``xparl connect --address HOST:PORT --cpu_num K``):
 * The data: ``data.source: bundled`` ships with the package, so every worker has it. Any other
   source is a path that must exist, with the same content, on every worker machine.
 
-Failures: a call that does not return within ``timeout_seconds``, or whose job PARL reports
-lost (no heartbeat for ~30 s), or whose job process is seen to be gone (checked directly when
-the job runs on this machine, which is immediate), is given up; the candidate is retried
-``retries`` times on another actor, and the slot creates a fresh actor. PARL cannot interrupt a
-running call: a timed-out actor on this machine is killed (its CPU returns to the cluster), one
-on another machine is abandoned and its job ends when the call does.
+Failures. Every wait is bounded by ``timeout_seconds``: getting an actor (a free CPU, the job's
+imports and data loading), and a call in flight. A call is also given up as soon as its job is
+known to be lost: PARL reports it (no heartbeat for ~30 s), or, for a job on this machine, its
+process or its worker daemon is seen gone (checked directly, at once). The candidate is then
+retried ``retries`` times on a fresh actor, with one line on stderr per event, and the retry is
+recorded (``attempts``, ``retried_after``); after the last retry it is recorded as failed with
+the reason. PARL cannot interrupt a running call: a given-up actor on this machine is killed
+(its CPU returns to the cluster), one on another machine is abandoned and its job ends when the
+call does.
+
+If the cluster has no CPU left at all (the master reports none, i.e. no worker is connected,
+or the master stops answering), the search ends with a one-line :class:`ClusterError` instead.
+Why not go on: every further candidate would wait ``timeout_seconds`` and be recorded as
+failed, and the strategy would learn from those invented worst rewards. Ending leaves a
+resumable run: the candidates lost with the cluster are not recorded, so ``--resume`` (with
+workers back) trains them, and everything finished is kept.
 """
 
 from __future__ import annotations
@@ -34,80 +44,29 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 import time
-import warnings
 from typing import Any
 
-with warnings.catch_warnings():
-    # parl/remote/utils.py imports pkg_resources, which setuptools >= 80 warns about.
-    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-    import parl
-    from parl.remote.exceptions import FutureFunctionError, FutureObjectEmpty
-
 from autodl_design.config import ExecutionConfig
-from autodl_design.search.backends import loopback, parl_heartbeat, parl_threads
+from autodl_design.search.backends import loopback, parl_heartbeat, parl_resources, parl_threads
 from autodl_design.search.backends.base import EvalSettings, EvalTask
+from autodl_design.search.backends.capacity import ClusterCapacity
+from autodl_design.search.backends.cluster import ClusterError
 from autodl_design.search.backends.local import worker_settings
 from autodl_design.search.backends.slots import SlotBackend, TaskFailed, WorkerLost
+from autodl_design.search.backends.xparl_actor import (
+    EvaluatorActor,
+    abandon,
+    creation_error,
+    parl,
+)
+
+__all__ = ["ClusterError", "EvaluatorActor", "XparlBackend", "connect"]
 
 _POLL_S = 0.25
 _LOST = "lost connection to the actor (its job died or the network failed)"
-
-
-def _ship_by_value(cls: type) -> type:
-    """Make PARL and cloudpickle send the class itself rather than a file/module reference.
-
-    PARL pickles a class by value when its module has no file (its notebook case), and
-    cloudpickle pickles by value a class whose module is not importable; a module name that
-    is not in ``sys.modules`` satisfies both.
-    """
-    cls.__module__ = "autodl_design_xparl_actor"
-    return cls
-
-
-@parl.remote_class(wait=False)
-@_ship_by_value
-class EvaluatorActor:
-    """Runs in an xparl job: loads the data once, then trains candidates on request.
-
-    Its methods never raise (an exception would make PARL end the job): errors come back as
-    ``{"error": message}``.
-    """
-
-    def __init__(self, settings: dict):
-        import os
-        import socket
-
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
-        self.error = None
-        try:
-            from autodl_design import _compat
-            from autodl_design.nn.runtime import configure_threads
-            from autodl_design.search.backends.base import EvalSettings
-            from autodl_design.search.backends.worker import load_data_cached
-
-            _compat.quiet_paddle()
-            parsed = EvalSettings.from_dict(settings)
-            configure_threads(parsed.evaluator.num_threads)
-            load_data_cached(parsed)
-        except Exception as e:
-            self.error = f"{type(e).__name__}: {e}"
-
-    def identity(self) -> dict:
-        """Host, pid and start-up error (None if it started fine) of this actor's job."""
-        return {"host": self.host, "pid": self.pid, "error": self.error}
-
-    def evaluate(self, arch_json: str, settings: dict) -> dict:
-        """``{"record": record}`` for the architecture, or ``{"error": message}``."""
-        try:
-            from autodl_design.search.backends.base import EvalSettings
-            from autodl_design.search.backends.worker import evaluate_json
-
-            return {"record": evaluate_json(arch_json, EvalSettings.from_dict(settings))}
-        except Exception as e:
-            return {"error": f"{type(e).__name__}: {e}"}
 
 
 def connect(address: str) -> None:
@@ -116,6 +75,8 @@ def connect(address: str) -> None:
 
     parl_heartbeat.install()
     parl_threads.install()
+    parl_threads.quiet_log()
+    parl_resources.install()
     if loopback.is_loopback(address.rpartition(":")[0]):
         loopback.install()
     current = client.GLOBAL_CLIENT
@@ -126,48 +87,57 @@ def connect(address: str) -> None:
     try:
         parl.connect(address)
     except Exception as e:
-        raise ConnectionError(f"cannot connect to the xparl master at {address}: {e}") from e
+        raise ClusterError(f"cannot connect to the xparl master at {address}: {e}") from e
 
 
 class XparlBackend(SlotBackend):
     """``execution.workers`` :class:`EvaluatorActor` actors on the cluster ``execution.cluster``.
 
-    ``startup_timeout`` bounds the wait for an actor (a free CPU, the job's imports and data
-    loading); ``watch_local_pids`` enables the immediate death check for jobs on this machine.
+    ``watch_local_pids`` enables the immediate death checks for jobs on this machine.
     """
 
     def __init__(
-        self,
-        execution: ExecutionConfig,
-        settings: EvalSettings,
-        startup_timeout: float = 300.0,
-        watch_local_pids: bool = True,
+        self, execution: ExecutionConfig, settings: EvalSettings, watch_local_pids: bool = True
     ):
         if not execution.cluster:
             raise ValueError("the xparl backend needs execution.cluster (HOST:PORT)")
         connect(execution.cluster)
+        # A little longer than the slots wait, so that their own, clearer reason comes first.
+        parl_resources.limit_wait(execution.timeout_seconds + 5)
         self.execution = execution
         self.settings = settings
+        self.capacity = ClusterCapacity(execution.cluster)
         payload = worker_settings(settings, execution.threads_per_worker)
         self._slots = [
-            _ActorSlot(payload, execution.timeout_seconds, startup_timeout, watch_local_pids)
+            _ActorSlot(payload, execution.timeout_seconds, self.capacity, watch_local_pids)
             for _ in range(execution.workers)
         ]
         for slot in self._slots:
             slot.start()
 
+    def run(self, tasks):
+        """As :meth:`SlotBackend.run`; raises :class:`ClusterError` if the cluster is gone."""
+        for task, record in super().run(tasks):
+            if record.get("status") == "failed" and self.capacity.gone:
+                raise ClusterError(self.capacity.gone)  # not recorded: resumable (see above)
+            yield task, record
+
+    def log_event(self, line: str) -> None:
+        if not self.capacity.gone:  # once it is gone, the ClusterError says it all
+            print(f"xparl: {line}", file=sys.stderr, flush=True)
+
     def running(self) -> dict[str, tuple[str, int]]:
         """``task_id -> (host, pid)`` of the job evaluating it, for evaluations in progress."""
-        return {t: j for t, j in (slot.busy_with() for slot in self._slots) if t is not None}
+        return {t: j for t, j in (s.busy_with() for s in self._slots) if t and j}
 
 
 class _ActorSlot:
     """One actor; discarded (and lazily replaced) whenever it fails."""
 
-    def __init__(self, settings: dict, timeout: float, startup_timeout: float, watch: bool):
+    def __init__(self, settings: dict, timeout: float, capacity: ClusterCapacity, watch: bool):
         self.settings = settings
         self.timeout = timeout
-        self.startup_timeout = startup_timeout
+        self.capacity = capacity
         self.watch = watch
         self._actor = None
         self._ident: dict | None = None
@@ -185,13 +155,16 @@ class _ActorSlot:
         self._ident = None
 
     def evaluate(self, task: EvalTask, cancel: threading.Event) -> dict[str, Any]:
+        if self.capacity.gone:  # fail fast: the backend ends the search on the first failure
+            self._discard()
+            raise WorkerLost(self.capacity.gone)
         if self._actor is None:
             self.start()
-        if self._ident is None:
-            self._ident = self._await_start(cancel)
         with self._lock:
             self._task_id = task.task_id
         try:
+            if self._ident is None:
+                self._ident = self._await_start(cancel)
             future = self._call("evaluate", task.arch_json, self.settings)
             reply = self._await(future, self.timeout, cancel, "timed out")
         finally:
@@ -202,21 +175,19 @@ class _ActorSlot:
         return reply["record"]
 
     def _await_start(self, cancel: threading.Event) -> dict:
-        deadline = time.monotonic() + self.startup_timeout
+        deadline = time.monotonic() + self.timeout
         created = self._actor._xparl_calling_finished_event  # set once PARL's init call returns
         while not created.wait(_POLL_S):
-            if cancel.is_set():
-                self._discard()
-                raise WorkerLost("cancelled")
+            self._check_interrupted(cancel)
             if time.monotonic() > deadline:
                 self._discard()
                 raise WorkerLost(
-                    f"no actor started within {self.startup_timeout:g} s "
-                    "(no free CPU on the cluster?)"
+                    f"no actor started within {self.timeout:g} s (no free CPU on the cluster?)"
                 )
         if self._actor._xparl_remote_object_exception is not None:
+            reason = creation_error(self._actor) or "PARL gave no reason"
             self._discard()
-            raise WorkerLost("could not create an actor on the cluster (PARL logged why)")
+            raise WorkerLost(f"could not create an actor on the cluster: {reason}")
         remaining = max(_POLL_S, deadline - time.monotonic())
         ident = self._await(self._call("identity"), remaining, cancel, "actor did not start")
         if ident.get("error"):
@@ -228,13 +199,15 @@ class _ActorSlot:
         """Start a remote call; a future for its reply."""
         try:
             return getattr(self._actor, method)(*args)
-        except FutureFunctionError:  # an earlier call already found the job gone
+        except parl.remote.exceptions.FutureFunctionError:  # an earlier call found the job gone
             self._discard(kill=False)
             raise WorkerLost(_LOST) from None
 
     def _await(self, future, timeout: float, cancel: threading.Event, late: str) -> dict:
         """The reply of ``future``; raises :class:`WorkerLost` ("``late`` after N s" on
-        timeout) if the actor is lost, cancelled or late."""
+        timeout) if the actor is lost, cancelled or late, or the cluster is gone."""
+        from parl.remote.exceptions import FutureFunctionError, FutureObjectEmpty
+
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -244,29 +217,35 @@ class _ActorSlot:
             except FutureFunctionError:
                 self._discard(kill=False)
                 raise WorkerLost(_LOST) from None
-            if self._local_job_gone():
-                pid = self._ident["pid"]
+            gone = self._local_job_gone()
+            if gone:
                 self._discard()
-                raise WorkerLost(f"worker process died (xparl job pid {pid})")
-            if cancel.is_set():
-                self._discard()
-                raise WorkerLost("cancelled")
+                raise WorkerLost(gone)
+            self._check_interrupted(cancel)
             if time.monotonic() > deadline:
                 self._discard()
                 raise WorkerLost(f"{late} after {timeout:g} s")
 
+    def _check_interrupted(self, cancel: threading.Event) -> None:
+        """Give up (raising :class:`WorkerLost`) if cancelled or the cluster has no CPU left."""
+        reason = "cancelled" if cancel.is_set() else self.capacity.check()
+        if reason:
+            self._discard()
+            raise WorkerLost(reason)
+
     def _is_local(self) -> bool:
         return self._ident is not None and self._ident["host"] == socket.gethostname()
 
-    def _local_job_gone(self) -> bool:
+    def _local_job_gone(self) -> str | None:
+        """Why this actor's job on this machine is gone (None if alive or not checked)."""
         if not (self.watch and self._is_local()):
-            return False
-        import psutil
-
-        try:
-            return psutil.Process(self._ident["pid"]).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
+            return None
+        pid, worker_pid = self._ident["pid"], self._ident.get("worker_pid")
+        if not _alive(pid):
+            return f"worker process died (xparl job pid {pid})"
+        if worker_pid is not None and not _alive(worker_pid):
+            return f"worker daemon died (xparl worker pid {worker_pid})"
+        return None
 
     def _discard(self, kill: bool = True) -> None:
         """Forget the actor. PARL ends an idle actor's job; a busy one cannot be interrupted, so
@@ -277,7 +256,7 @@ class _ActorSlot:
         self._actor, self._ident = None, None
         if actor is None:
             return
-        actor.destroy()
+        abandon(actor)  # also stops PARL's wait for a CPU if the actor was still being created
         if kill:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(ident["pid"], signal.SIGKILL)
@@ -286,3 +265,12 @@ class _ActorSlot:
         with self._lock:
             busy = self._task_id is not None
         self._discard(kill=busy)
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
