@@ -164,7 +164,7 @@ class _ActorSlot:
             self._task_id = task.task_id
         try:
             if self._ident is None:
-                self._ident = self._await_start(cancel)
+                self._await_start(cancel)
             future = self._call("evaluate", task.arch_json, self.settings)
             reply = self._await(future, self.timeout, cancel, "timed out")
         finally:
@@ -176,6 +176,17 @@ class _ActorSlot:
 
     def _await_start(self, cancel: threading.Event) -> dict:
         deadline = time.monotonic() + self.timeout
+        while True:
+            self._ident = self._await_created(cancel, deadline)
+            orphan = self._local_job_gone()
+            if orphan is None:
+                return self._ident
+            # A job whose worker daemon has just died, which the master hands out until it drops
+            # that worker (~10 s): not an attempt of the candidate, so ask again.
+            self._discard()
+            self.start()
+
+    def _await_created(self, cancel: threading.Event, deadline: float) -> dict:
         created = self._actor._xparl_calling_finished_event  # set once PARL's init call returns
         while not created.wait(_POLL_S):
             self._check_interrupted(cancel)
