@@ -1,7 +1,8 @@
 """Typed configuration: one dataclass per component, loaded from YAML plus CLI overrides.
 
 The components' dataclasses are :mod:`autodl_design.config.components`; the generic loading
-(dict -> dataclass, ``-o key=value`` overrides, YAML) is :mod:`autodl_design.config.io`.
+(dict -> dataclass, ``-o key=value`` overrides, YAML files and their ``extends:`` chains) is
+:mod:`autodl_design.config.io`.
 """
 
 from autodl_design.config.components import (
@@ -23,6 +24,7 @@ from autodl_design.config.io import (
     check,
     from_dict,
     load_config,
+    read_config_file,
     to_yaml,
 )
 
@@ -43,5 +45,6 @@ __all__ = [
     "check",
     "from_dict",
     "load_config",
+    "read_config_file",
     "to_yaml",
 ]
