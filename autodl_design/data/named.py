@@ -58,7 +58,7 @@ def resolve_named(name: str) -> Path:
     where = (
         f"{DATA_ENV}={os.environ[DATA_ENV]}"
         if os.environ.get(DATA_ENV)
-        else (f"{DATA_ENV} unset, default {DEFAULT_DATA_DIR}")
+        else f"{DATA_ENV} unset, default {DEFAULT_DATA_DIR}"
     )
     raise DataError(
         f"data source {name!r} not found: looked for {', '.join(NAMED_SOURCES[name])} in "
