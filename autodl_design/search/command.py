@@ -58,7 +58,11 @@ def register(
     p.add_argument("--strategy", choices=["rl", "random"], help="proposal strategy")
     p.add_argument("--updates", type=int, help="number of updates (batches) to run")
     p.add_argument("--output", help="output directory (history, checkpoints, report)")
-    p.add_argument("--data", help="data source: 'bundled', a CIFAR-10 release or image folder")
+    p.add_argument(
+        "--data",
+        help="data source: 'bundled', 'cifar10' (found in $AUTODL_DESIGN_DATA), "
+        "a CIFAR-10 release or image folder",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in the output dir")
     p.add_argument("--workers", type=int, help="train K candidates at once in local processes")
     p.add_argument("--cluster", metavar="HOST:PORT", help="train candidates on an xparl cluster")
