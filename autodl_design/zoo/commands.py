@@ -2,8 +2,9 @@
 
 ``autodl-design ensemble`` measures every model and their averaged-softmax ensemble on a test
 split (the bundled 10,000-image CIFAR-10 test set by default); with ``--write-manifest`` those
-measurements become the manifest's accuracy figures. Paddle is imported inside the commands,
-so registering them keeps ``autodl-design --help`` fast.
+measurements become the manifest's accuracy figures, and the table in the manifest folder's
+``README.md`` / ``README_cn.md`` is rewritten from them; nothing outside that folder is written.
+Paddle is imported inside the commands, so registering them keeps ``autodl-design --help`` fast.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         resolve_manifest,
         write_manifest,
     )
-    from autodl_design.zoo.table import update_readme
+    from autodl_design.zoo.table import update_tables
 
     _cpu(args)
     path = resolve_manifest(args.manifest)
@@ -100,10 +101,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         }
         write_manifest(path, manifest)
         print(f"wrote the measured accuracies to {path}")
-        root = path.resolve().parent
-        for readme in (root / "README.md", root.parent / "README.md", root.parent / "README_cn.md"):
-            if update_readme(readme, manifest):
-                print(f"updated the table in {readme}")
+        # Only the manifest's own folder is written: its pages' tables, never pages elsewhere.
+        for page in update_tables(path.resolve().parent, manifest):
+            print(f"updated the table in {page}")
     return 0
 
 
@@ -201,7 +201,11 @@ def register(
         default="none",
         help="flip: also measure flip test-time augmentation (--write-manifest: always)",
     )
-    p.add_argument("--write-manifest", action="store_true", help="store the measured accuracies")
+    p.add_argument(
+        "--write-manifest",
+        action="store_true",
+        help="store the measured accuracies in the manifest (and its folder's README tables)",
+    )
     p.add_argument(
         "--cache",
         metavar="DIR",
