@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +279,28 @@ def test_a_model_another_queue_trains_is_skipped(tree, capsys):
         assert [o.state for o in build(load_plan("pretrained/plan.yaml"), ["m1"])] == ["busy"]
     assert "m1: another queue is training it now; skipped" in capsys.readouterr().out
     assert not Path("runs/pretrained-tiny/m1").exists()
+
+
+def test_two_processes_take_turns_publishing(tree):
+    # Another queue holds the publishing lock for a moment: this one waits for it.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK], stdout=subprocess.PIPE, text=True, cwd=tree
+    )
+    assert holder.stdout.readline() == "held\n"
+    start = time.monotonic()
+    with publish_lock():
+        waited = time.monotonic() - start
+    holder.wait(timeout=30)
+    assert waited > 0.5
+
+
+HOLD_LOCK = """
+import time
+from autodl_design.zoo.locks import publish_lock
+with publish_lock():
+    print("held", flush=True)
+    time.sleep(1.0)
+"""
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,8 @@ def build(
 def _build_model(
     plan: Plan, model: ModelPlan, cache: dict[str, Any], log: Callable[[str], None]
 ) -> ModelOutcome:
+    """One model's turn: its stages until one reaches the bar (then published) or none is left;
+    any error ends the turn in one line, never the queue."""
     policy = plan.publish
     name = model.name
     try:
