@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     from autodl_design.search import command as search_command
     from autodl_design.train import command as train_command
     from autodl_design.zoo import commands as zoo_commands
+    from autodl_design.zoo import pipeline as zoo_pipeline
     from autodl_design.zoo import teacher_targets
 
     count_ones.register(sub, _add_config_args)  # demo count-ones
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_command.register(sub, _add_config_args)  # train
     teacher_targets.register(sub, _add_config_args)  # teacher-targets
     zoo_commands.register(sub, _add_config_args)  # ensemble, predict, export, add-pretrained
+    zoo_pipeline.register(sub)  # zoo build, zoo status
     return parser
 
 

@@ -1,8 +1,8 @@
 """Every final training's record in ``docs/training/`` as one Markdown table.
 
 Each finished run of ``autodl-design train`` writes ``metrics.json``; the ones worth keeping are
-copied to ``docs/training/<run>-metrics.json`` (``scripts/train_pretrained.sh`` does that as
-each of its runs ends, then runs this script). This script tabulates them from those files
+copied by hand to ``docs/training/<run>-metrics.json`` when a recipe's result is worth keeping
+(the package writes only to its runs' folders). This script tabulates them from those files
 alone, so the figures a reader sees in ``docs/training/README.md`` are the recorded ones, never
 typed:
 
