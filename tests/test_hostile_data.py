@@ -216,6 +216,15 @@ def test_an_appended_archive_is_not_silently_skipped(tmp_path):
         dataset_info(str(path))
 
 
+@pytest.mark.parametrize("suffix, mode", [(".tar.bz2", "w:bz2"), (".tar.xz", "w:xz")])
+@pytest.mark.parametrize("damage", [_flip_middle, _truncate])
+def test_damaged_bz2_and_xz_archives_are_refused_with_the_reason(tmp_path, suffix, mode, damage):
+    path = damage(_write_tar(tmp_path / f"folder{suffix}", _folder_files(), mode))
+    with pytest.raises(DataError, match=f"corrupt or truncated archive {path}: ") as caught:
+        dataset_info(str(path))
+    assert "could not be opened" not in str(caught.value)  # tarfile's reason-less summary
+
+
 def test_a_truncated_cifar_archive_is_named_truncated(tmp_path):
     path = _truncate(_cifar_tgz(tmp_path / "cifar.tar.gz"), 0.8)
     with pytest.raises(DataError, match=f"corrupt or truncated archive {path}"):

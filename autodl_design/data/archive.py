@@ -19,8 +19,19 @@ from autodl_design.data.errors import DataError, one_line
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
-_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+try:
+    from lzma import LZMAError
+except ImportError:  # Python built without liblzma: no .xz archives either
+
+    class LZMAError(Exception):  # type: ignore[no-redef]
+        """Stand-in that is never raised."""
+
+
+_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, LZMAError)
 _CHUNK = 1 << 20
+# The compression is read from the content, as tarfile's "r:*" does, but opening with the one
+# mode keeps the decompressor's own complaint ("r:*" reports only that no method worked).
+_MAGIC = ((b"\x1f\x8b", "r:gz"), (b"BZh", "r:bz2"), (b"\xfd7zXZ\x00", "r:xz"))
 
 
 class _StrictInfo(tarfile.TarInfo):
@@ -37,6 +48,8 @@ class _StrictInfo(tarfile.TarInfo):
         except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as e:
             raise tarfile.ReadError(f"bad tar header at byte {tar.offset}: {e}") from None
         except tarfile.EmptyHeaderError:
+            if tar.offset == 0:
+                raise tarfile.ReadError("empty file") from None
             raise tarfile.ReadError(
                 f"ends at byte {tar.offset} without an end-of-archive marker"
             ) from None
@@ -63,7 +76,7 @@ def iter_members(
     then never acts on a corrupt archive; one that stops early has checked only what it read.
     """
     try:
-        with tarfile.open(path, "r:*", tarinfo=_StrictInfo) as tar:
+        with tarfile.open(path, _mode(path), tarinfo=_StrictInfo) as tar:
             for member in tar:
                 data = None
                 if member.isfile() and read is not None and read(member.name):
@@ -74,7 +87,16 @@ def iter_members(
                 yield member, data
             _read_to_end(tar)
     except _READ_ERRORS as e:
+        # tarfile wraps the decompressor's error ("not a gzip file" from "CRC check failed").
+        while e.__cause__ is not None:
+            e = e.__cause__
         raise DataError(f"corrupt or truncated archive {path}: {one_line(e)}") from None
+
+
+def _mode(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return next((mode for magic, mode in _MAGIC if head.startswith(magic)), "r:")
 
 
 def _read_to_end(tar: tarfile.TarFile) -> None:
