@@ -3,13 +3,14 @@
 Every command that takes a configuration accepts ``-c CONFIG.yaml`` and any number of
 ``-o key.path=value`` overrides; both are merged in :func:`autodl_design.config.load_config`.
 Errors the user can fix (bad config, missing data, malformed architecture) end with a one-line
-message and exit status 2.
+message and exit status 2; so do command-line usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from autodl_design import __version__
 from autodl_design.config import ConfigError
@@ -51,8 +52,18 @@ def _add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> 
     )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other user error; ``--help`` has the usage.
+
+    Subcommand parsers are made of the parent's class, so this covers every command.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="autodl-design",
         description="AutoDL Design neural architecture search on PaddlePaddle 3 and PARL.",
     )

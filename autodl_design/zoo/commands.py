@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     pass
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (0 threads, images per batch or images make no sense)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_ensemble(args: argparse.Namespace) -> int:
     """``autodl-design ensemble``: per-model and ensemble accuracy and speed on a test split."""
     from autodl_design.data import load_test_set
@@ -170,8 +181,8 @@ def _cpu(args: argparse.Namespace) -> None:
 def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
     if manifest:
         p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
-    p.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU math threads (default 1)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass")
     p.add_argument(
         "--engine",
         choices=INFERENCE_ENGINES,
@@ -194,7 +205,7 @@ def register(
     p = subparsers.add_parser("ensemble", help="accuracy of the pretrained models and ensemble")
     _common(p)
     p.add_argument("--data", default="bundled", help="'bundled' (default), CIFAR-10 or folder")
-    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of N images")
+    p.add_argument("--limit", type=positive_int, help="evaluate a seeded random subset of N images")
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
