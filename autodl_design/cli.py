@@ -19,7 +19,7 @@ from autodl_design.space import ArchitectureError
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is enough for the user: printed as one line, no traceback."""
-    from autodl_design.controller import CheckpointError
+    from autodl_design.controller.errors import CheckpointError
     from autodl_design.data import DataError
     from autodl_design.search import HistoryError, SearchError
     from autodl_design.train.config import TrainingError
