@@ -41,7 +41,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autodl_design.search.backends.base import EvalSettings
     from autodl_design.search.backends.factory import make_backend
     from autodl_design.search.loop import run_search
-    from autodl_design.search.preflight import check_data, check_output
+    from autodl_design.search.preflight import SearchError, check_data, check_output
 
     config = load_config(SearchConfig, args.config, search_overrides(args))
     # Every refusal comes here, before a worker starts or a file is written.
@@ -49,30 +49,39 @@ def cmd_search(args: argparse.Namespace) -> int:
     check_data(config)
     cpu_tuning.configure(config.evaluator.mkl_avx2)  # before the controller's first Paddle op
     settings = EvalSettings(config.data, config.network, config.evaluator)
-    with _sigterm_stops_search():
-        backend = make_backend(config.execution, settings)
-        try:
-            run_search(config, backend, resume=args.resume, progress=not args.no_progress)
-        finally:
-            backend.close()
+    try:
+        with _sigterm_stops_search():
+            backend = make_backend(config.execution, settings)
+            try:
+                run_search(config, backend, resume=args.resume, progress=not args.no_progress)
+            finally:
+                backend.close()
+    except _Terminated:
+        msg = "stopped by SIGTERM; the history is kept: continue with --resume"
+        raise SearchError(msg) from None
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that no ``except
+    Exception`` on the way (the evaluator turns any Exception into an "error" record and goes
+    on) swallows it."""
 
 
 @contextlib.contextmanager
 def _sigterm_stops_search() -> Iterator[None]:
-    """While the search runs, SIGTERM ends it like an error: one line, exit status 2.
+    """While the search runs, SIGTERM raises :class:`_Terminated` in the main thread.
 
     Paddle's own handler would print a C++ stack dump and abort; instead the exception unwinds
     the loop, so the backend stops its workers and the history keeps every finished evaluation
     (an append cut by the signal is dropped on resume), and ``--resume`` continues the run.
     """
     from autodl_design import _compat
-    from autodl_design.search.preflight import SearchError
 
     _compat.quiet_paddle()
 
     def stop(signum, frame):
-        raise SearchError("stopped by SIGTERM; the history is kept: continue with --resume")
+        raise _Terminated
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

@@ -10,7 +10,10 @@ Output directory layout (all written as the run goes):
 
 Resuming (``resume=True``) restores the strategy's checkpoint, which includes its random state,
 so it proposes the same batch the killed run was working on; finished evaluations of that batch
-are taken from the history instead of being trained again.
+are taken from the history instead of being trained again (failed and errored ones are trained
+again). A batch in which no candidate was measured stops the search before the strategy learns
+(see :func:`run_search`); the checks that can be made before it starts are in
+:mod:`autodl_design.search.preflight`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from autodl_design.config import SearchConfig, to_yaml
-from autodl_design.output_path import OutputPathError
+from autodl_design.fileio import OutputPathError
 from autodl_design.search.backends import Backend, EvalTask
 from autodl_design.search.history import History, measured
 from autodl_design.search.preflight import RESUMABLE_CHANGES, SearchError, check_output

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from autodl_design.config import ConfigError, SearchConfig, from_dict
-from autodl_design.output_path import check_output_dir
+from autodl_design.fileio import check_output_dir
 
 __all__ = ["RESUMABLE_CHANGES", "SearchError", "check_data", "check_output"]
 
@@ -32,7 +32,7 @@ class SearchError(RuntimeError):
 def check_output(config: SearchConfig, resume: bool) -> Path:
     """The output directory, checked for this run without writing to it; returns it.
 
-    Raises :class:`~autodl_design.output_path.OutputPathError` when it cannot be written, and
+    Raises :class:`~autodl_design.fileio.OutputPathError` when it cannot be written, and
     :class:`SearchError` when it holds a run but ``resume`` is off, or holds none (or another
     config's) while ``resume`` is on.
     """

@@ -21,7 +21,7 @@ from typing import Any
 
 from autodl_design import cpu_tuning
 from autodl_design.config import ConfigError, from_dict, load_config, to_yaml
-from autodl_design.output_path import check_output_dir
+from autodl_design.fileio import check_output_dir
 from autodl_design.space import Architecture, load_architecture
 from autodl_design.train.config import CHECKPOINT_NAME, TrainConfig, TrainingError
 from autodl_design.train.data import TrainData, load_train_data
