@@ -21,6 +21,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is enough for the user: printed as one line, no traceback."""
     from autodl_design.controller.errors import CheckpointError
     from autodl_design.data import DataError
+    from autodl_design.fileio import OutputPathError
     from autodl_design.search import HistoryError, SearchError
     from autodl_design.train.config import TrainingError
     from autodl_design.train.distillation import TargetsError
@@ -30,6 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         ArchitectureError,
         FileNotFoundError,
+        OutputPathError,
         DataError,
         SearchError,
         HistoryError,

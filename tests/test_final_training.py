@@ -190,8 +190,13 @@ def test_checkpoint_from_before_a_config_key_existed_resumes(full_run, tmp_path)
 
 
 def test_class_count_must_match_the_network(data, tmp_path):
+    out = tmp_path / "run"
     with pytest.raises(ConfigError, match="num_classes"):
-        train(ARCH, tiny_config("network.num_classes=10"), tmp_path, data=data, log=quiet)
+        train(ARCH, tiny_config("network.num_classes=10"), out, data=data, log=quiet)
+    assert not out.exists()  # refused before the run directory or train.log is written
+    with pytest.raises(TrainingError, match="--stop-after-epochs: must be >= 1, got 0"):
+        train(ARCH, tiny_config(), out, stop_after_epochs=0, data=data, log=quiet)
+    assert not out.exists()
 
 
 def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):

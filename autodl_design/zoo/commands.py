@@ -144,10 +144,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``autodl-design export``: the ensemble as one static model, checked after reloading."""
+    from autodl_design.fileio import check_output_dir
     from autodl_design.zoo.ensemble import load_ensemble
     from autodl_design.zoo.inference import export_ensemble, load_exported
     from autodl_design.zoo.manifest import resolve_manifest
 
+    check_output_dir(args.output)  # before the models load, so a bad path costs nothing
     ensemble = load_ensemble(resolve_manifest(args.manifest))
     ensemble.tta = args.tta
     out = export_ensemble(ensemble, args.output)
