@@ -42,18 +42,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    p.add_argument("-c", "--config", default=default, help="YAML configuration file")
-    p.add_argument(
-        "-o",
-        "--override",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. -o controller.lr=0.01 (repeatable)",
-    )
-
-
 class _OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line, like every other user error; ``--help`` has the usage.
 
@@ -80,12 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     from autodl_design.zoo import pipeline as zoo_pipeline
     from autodl_design.zoo import teacher_targets
 
-    count_ones.register(sub, _add_config_args)  # demo count-ones
-    search_command.register(sub, _add_config_args)  # search
+    count_ones.register(sub)  # demo count-ones
+    search_command.register(sub)  # search
     data_command.register(sub)  # data info
-    train_command.register(sub, _add_config_args)  # train
-    teacher_targets.register(sub, _add_config_args)  # teacher-targets
-    zoo_commands.register(sub, _add_config_args)  # ensemble, predict, export, add-pretrained
+    train_command.register(sub)  # train
+    teacher_targets.register(sub)  # teacher-targets
+    zoo_commands.register(sub)  # ensemble, predict, export, add-pretrained
     zoo_pipeline.register(sub)  # zoo build, zoo status
     return parser
 

@@ -237,18 +237,12 @@ def test_image_folder_data_uses_all_train_and_the_test_split(tmp_path):
     assert len(loaded.test_y) == 8
 
 
-def add_config_args(p):
-    """The CLI's ``-c``/``-o`` arguments (as autodl_design.cli adds them)."""
-    p.add_argument("-c", "--config")
-    p.add_argument("-o", "--override", action="append", default=[])
-
-
 def test_train_command_stops_and_resumes(tmp_path, capsys):
     source = write_image_folder(tmp_path / "folder")
     arch_file = tmp_path / "best_architecture.json"
     arch_file.write_text(json.dumps({"architecture": ARCH.to_dict(), "key": ARCH.key()}))
     parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True), add_config_args)
+    register(parser.add_subparsers(dest="command", required=True))
     argv = ["train", "--arch", str(arch_file), "--output", str(tmp_path / "run")]
     argv += ["--data", str(source)] + [a for o in TINY for a in ("-o", o)]
     args = parser.parse_args(argv + ["--stop-after-epochs", "1"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,8 @@ def assert_refused(tmp: Path, *args: str, match: str) -> str:
     assert proc.returncode != 0, proc.stdout[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert len(lines) == 1, proc.stderr[-3000:]
-    assert lines[0].startswith("autodl-design: error: "), lines[0]
+    # "autodl-design: error: ..." or, for a usage error, "autodl-design predict: error: ..."
+    assert re.match(r"autodl-design( [\w-]+)*: error: ", lines[0]), lines[0]
     assert match in lines[0], lines[0]
     assert snapshot(tmp) == before, "the refused command changed the tree"
     return lines[0]

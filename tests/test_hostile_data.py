@@ -8,12 +8,8 @@ traceback, and leave the files it was given (its whole working tree) as they wer
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -21,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_data import _cifar_files, _gradient, _png, _write_dir, _write_tar
+from test_hostile import assert_refused
 
 from autodl_design.data import DataError, dataset_info, format_dataset_info, read_image_folder
 from autodl_design.data.archive import iter_members
@@ -86,35 +83,9 @@ def _bomb_png(side: int) -> bytes:
 # --- running the CLI -----------------------------------------------------------------------
 
 
-def _snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "/"
-        for p in sorted(root.rglob("*"))
-    }
-
-
 def refuse(tmp_path: Path, *argv: str, expect: str) -> str:
     """Run ``autodl-design *argv`` in ``tmp_path``; check it refuses cleanly; its stderr line."""
-    before = _snapshot(tmp_path)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "autodl_design.cli", *argv],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    lines = proc.stderr.splitlines()
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert expect in lines[0], lines[0]
-    assert _snapshot(tmp_path) == before
-    return lines[0]
+    return assert_refused(tmp_path, *argv, match=expect)
 
 
 @pytest.mark.parametrize("damage", [_flip_middle, _truncate])

@@ -134,15 +134,21 @@ def _cli(tmp_path: Path, *extra: str) -> list[str]:
     return args + list(extra)
 
 
-def test_resume_after_sigkill_records_every_evaluation_once(tmp_path):
-    history_path = tmp_path / "run" / "history.jsonl"
-    proc = subprocess.Popen(_cli(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _start_and_wait(args: list[str], history_path: Path, evaluations: int) -> subprocess.Popen:
+    """Start a search and return once its history holds ``evaluations`` evaluations."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if history_path.exists() and len(_evaluation_lines(history_path)) >= 5:
+        if history_path.exists() and len(_evaluation_lines(history_path)) >= evaluations:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be killed"
+    assert proc.poll() is None, "the search ended before it could be stopped"
+    return proc
+
+
+def test_resume_after_sigkill_records_every_evaluation_once(tmp_path):
+    history_path = tmp_path / "run" / "history.jsonl"
+    proc = _start_and_wait(_cli(tmp_path), history_path, 5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = len(_evaluation_lines(history_path))
@@ -242,13 +248,7 @@ def test_sigterm_ends_a_search_in_one_line_and_keeps_the_history(tmp_path):
     # the serial backend runs it in this process. No --no-progress: stderr is a pipe.
     slow = ["-o", "updates=30", "-o", "evaluator.epochs=20", "-o", "evaluator.patience=20"]
     args = [a for a in _cli(tmp_path, *slow) if a != "--no-progress"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if history_path.exists() and len(_evaluation_lines(history_path)) >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be stopped"
+    proc = _start_and_wait(args, history_path, 2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from autodl_design import cpu_tuning
 from autodl_design.config import ConfigError, SearchConfig, load_config
+from autodl_design.config.arguments import add_config_args
 
 __all__ = ["cmd_search", "register", "search_overrides"]
 
@@ -90,10 +91,7 @@ def _sigterm_stops_search() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``search`` command to the CLI's subparsers."""
     p = subparsers.add_parser("search", help="run or resume an architecture search")
     add_config_args(p)

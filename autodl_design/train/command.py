@@ -21,6 +21,7 @@ from typing import Any
 
 from autodl_design import cpu_tuning
 from autodl_design.config import ConfigError, from_dict, load_config, to_yaml
+from autodl_design.config.arguments import add_config_args
 from autodl_design.fileio import check_output_dir
 from autodl_design.space import Architecture, load_architecture
 from autodl_design.train.config import CHECKPOINT_NAME, TrainConfig, TrainingError
@@ -142,10 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command to the CLI's subparsers."""
     p = subparsers.add_parser("train", help="final training of one architecture (resumable)")
     add_config_args(p)

@@ -10,7 +10,6 @@ Paddle is imported inside the commands, so registering them keeps ``autodl-desig
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -199,10 +198,7 @@ def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
     )
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None] | None = None,
-) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ensemble``, ``predict``, ``export`` and ``add-pretrained`` to the CLI."""
     p = subparsers.add_parser("ensemble", help="accuracy of the pretrained models and ensemble")
     _common(p)
