@@ -3,13 +3,14 @@
 Every command that takes a configuration accepts ``-c CONFIG.yaml`` and any number of
 ``-o key.path=value`` overrides; both are merged in :func:`autodl_design.config.load_config`.
 Errors the user can fix (bad config, missing data, malformed architecture) end with a one-line
-message and exit status 2.
+message and exit status 2; so do command-line usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from autodl_design import __version__
 from autodl_design.config import ConfigError
@@ -18,8 +19,9 @@ from autodl_design.space import ArchitectureError
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is enough for the user: printed as one line, no traceback."""
-    from autodl_design.controller import CheckpointError
+    from autodl_design.controller.errors import CheckpointError
     from autodl_design.data import DataError
+    from autodl_design.fileio import OutputPathError
     from autodl_design.search import HistoryError, SearchError
     from autodl_design.search.backends.cluster import ClusterError
     from autodl_design.train.config import TrainingError
@@ -30,6 +32,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         ArchitectureError,
         FileNotFoundError,
+        OutputPathError,
         DataError,
         SearchError,
         HistoryError,
@@ -41,20 +44,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    p.add_argument("-c", "--config", default=default, help="YAML configuration file")
-    p.add_argument(
-        "-o",
-        "--override",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. -o controller.lr=0.01 (repeatable)",
-    )
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other user error; ``--help`` has the usage.
+
+    Subcommand parsers are made of the parent's class, so this covers every command.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="autodl-design",
         description="AutoDL Design neural architecture search on PaddlePaddle 3 and PARL.",
     )
@@ -66,14 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     from autodl_design.search import command as search_command
     from autodl_design.train import command as train_command
     from autodl_design.zoo import commands as zoo_commands
+    from autodl_design.zoo import pipeline as zoo_pipeline
     from autodl_design.zoo import teacher_targets
 
-    count_ones.register(sub, _add_config_args)  # demo count-ones
-    search_command.register(sub, _add_config_args)  # search
+    count_ones.register(sub)  # demo count-ones
+    search_command.register(sub)  # search
     data_command.register(sub)  # data info
-    train_command.register(sub, _add_config_args)  # train
-    teacher_targets.register(sub, _add_config_args)  # teacher-targets
-    zoo_commands.register(sub, _add_config_args)  # ensemble, predict, export, add-pretrained
+    train_command.register(sub)  # train
+    teacher_targets.register(sub)  # teacher-targets
+    zoo_commands.register(sub)  # ensemble, predict, export, add-pretrained
+    zoo_pipeline.register(sub)  # zoo build, zoo status
     return parser
 
 

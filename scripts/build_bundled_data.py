@@ -2,8 +2,9 @@
 
     python scripts/build_bundled_data.py [SOURCE] [--out DIR] [--seed 0] [--per-class 100]
 
-SOURCE is the JPEG image-folder archive ``../shared/datasets/cifar10/cifar10-jpeg.tar.gz``
-(default; its JPEG bytes are copied unchanged) or the official ``cifar-10-python.tar.gz`` /
+SOURCE is the JPEG image-folder archive ``cifar10-jpeg.tar.gz`` (default: the named source
+``cifar10``, found through ``AUTODL_DESIGN_DATA`` as everywhere else; its JPEG bytes are copied
+unchanged) or the official ``cifar-10-python.tar.gz`` /
 ``cifar-10-batches-py/`` (its pixels are then encoded with Pillow: JPEG at quality 75 by
 default, the quantisation the shared JPEG copy uses; or lossless PNG with
 ``--image-format png``, about 2x larger).
@@ -37,10 +38,11 @@ from autodl_design.data.cifar_python import (  # noqa: E402
     is_cifar_tar,
     read_cifar_python,
 )
+from autodl_design.data.errors import DataError  # noqa: E402
 from autodl_design.data.image_folder import check_classes  # noqa: E402
+from autodl_design.data.named import resolve_named  # noqa: E402
 from autodl_design.data.tree import list_tree  # noqa: E402
 
-DEFAULT_SOURCE = (REPO / "../shared/datasets/cifar10/cifar10-jpeg.tar.gz").resolve()
 # 2019-03-31, the date of the JPEG copy; any constant keeps rebuilds identical.
 FIXED_MTIME = 1_553_990_400
 
@@ -50,14 +52,17 @@ Files = dict[str, dict[str, list[tuple[str, bytes]]]]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("source", nargs="?", help="default: the named source cifar10")
     parser.add_argument("--out", type=Path, default=BUNDLED_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg")
     parser.add_argument("--quality", type=int, default=75, help="JPEG quality (official source)")
     args = parser.parse_args(argv)
-
+    try:
+        args.source = resolve_named("cifar10") if args.source is None else Path(args.source)
+    except DataError as e:
+        parser.error(str(e))
     if not args.source.exists():
         parser.error(f"source not found: {args.source}")
     if _is_official(args.source):

@@ -6,7 +6,7 @@ as ``autodl-design add-pretrained`` does) or ``MANIFEST:NAME``, a model of anoth
 
     python scripts/make_teacher.py pretrained/teachers/t6/manifest.yaml \\
         pretrained/manifest.yaml:m1 pretrained/manifest.yaml:m4 \\
-        m2=pretrained/in-progress/pretrained-w32c3/m2-stage2 ...
+        m2=runs/pretrained-w32c3/m2-stage2 ...
 
 A run directory is named by its model, ``NAME=DIR`` (default: the directory's name). The
 manifest's ensemble figures stay null: a teacher is judged by its targets' accuracy on the

@@ -1,10 +1,10 @@
 """Every final training's record in ``docs/training/`` as one Markdown table.
 
 Each finished run of ``autodl-design train`` writes ``metrics.json``; the ones worth keeping are
-copied to ``docs/training/<run>-metrics.json`` (with the run's ``train.log`` beside it;
-``scripts/train_pretrained.sh`` does that as each of its runs ends). This
-script tabulates them from those files alone, so the figures a reader sees in
-``docs/training/README.md`` are the recorded ones, never typed:
+copied by hand to ``docs/training/<run>-metrics.json`` when a recipe's result is worth keeping
+(the package writes only to its runs' folders). This script tabulates them from those files
+alone, so the figures a reader sees in ``docs/training/README.md`` are the recorded ones, never
+typed:
 
     python scripts/training_records.py                  # print the table
     python scripts/training_records.py --write          # rewrite it in docs/training/README.md

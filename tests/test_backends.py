@@ -8,6 +8,8 @@ network trained for more epochs (a few seconds), long enough to kill its worker 
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -338,3 +340,31 @@ def test_loopback_pin_reaches_parl_in_a_fresh_process():
     )
     assert out.returncode == 0, out.stderr[-1500:]
     assert out.stdout.strip().splitlines()[-1] == "127.0.0.1"
+
+
+QUIET_CLOSE = """
+import sys
+from autodl_design.config import DataConfig, EvaluatorConfig, NetworkConfig
+from autodl_design.search.backends import EvalSettings
+from autodl_design.search.backends.local import _ProcessSlot, worker_settings
+
+settings = EvalSettings(DataConfig(max_train_per_class=2), NetworkConfig(), EvaluatorConfig())
+slot = _ProcessSlot(worker_settings(settings, 1), 1, 60.0, 60.0)
+slot.start()
+slot._conn.close()  # the parent gives up while the worker still imports Paddle
+sys.exit(slot._proc.wait(timeout=120))
+"""
+
+
+def test_a_worker_whose_parent_is_gone_exits_quietly(tmp_path):
+    # The worker reads its settings, loads Paddle and the data, then finds nobody to tell it is
+    # ready: it must end without a BrokenPipeError traceback (they buried the parent's message).
+    proc = subprocess.run(
+        [sys.executable, "-c", QUIET_CLOSE],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,  # `python -c` imports from its cwd first: not the checkout by accident
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ""

@@ -84,3 +84,116 @@ def test_shipped_search_configs_load():
         if name.startswith("train"):
             continue  # final-training configs have their own schema
         load_config(SearchConfig, Path("configs") / name)
+
+
+# --- extends: -------------------------------------------------------------------------------
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_extends_deep_merges_sections_and_replaces_other_values(tmp_path):
+    _write(
+        tmp_path / "base" / "base.yaml",
+        "updates: 30\ntop_k: 10\ncontroller:\n  n_nodes: 10\n  lr: 0.02\n"
+        "execution:\n  backend: local\n  workers: 2\n",
+    )
+    child = _write(
+        tmp_path / "child.yaml",
+        "extends: base/base.yaml\nupdates: 8\ncontroller:\n  lr: 0.05\n"
+        "execution:\n  backend: serial\n",
+    )
+    cfg = load_config(SearchConfig, child)
+    assert cfg.updates == 8 and cfg.top_k == 10
+    assert cfg.controller.lr == 0.05 and cfg.controller.n_nodes == 10
+    assert cfg.execution.backend == "serial" and cfg.execution.workers == 2
+
+
+def test_extends_chain_is_relative_to_each_including_file(tmp_path):
+    _write(tmp_path / "a.yaml", "updates: 1\ntop_k: 1\nrandom_edge_prob: 0.1\n")
+    _write(tmp_path / "sub" / "b.yaml", "extends: ../a.yaml\ntop_k: 2\nrandom_edge_prob: 0.2\n")
+    c = _write(
+        tmp_path / "sub" / "deeper" / "c.yaml", "extends: ../b.yaml\nrandom_edge_prob: 0.3\n"
+    )
+    cfg = load_config(SearchConfig, c)
+    assert (cfg.updates, cfg.top_k, cfg.random_edge_prob) == (1, 2, 0.3)
+
+
+def test_overrides_apply_after_the_whole_chain(tmp_path):
+    _write(tmp_path / "base.yaml", "updates: 30\ncontroller:\n  lr: 0.02\n")
+    child = _write(tmp_path / "child.yaml", "extends: base.yaml\nupdates: 8\n")
+    cfg = load_config(SearchConfig, child, ["updates=3", "controller.lr=0.5"])
+    assert cfg.updates == 3 and cfg.controller.lr == 0.5
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a.yaml": "extends: a.yaml\n"}, r"a\.yaml: extends: cycle .*a\.yaml -> .*a\.yaml$"),
+        (
+            {"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\nupdates: 2\n"},
+            r"b\.yaml: extends: cycle .*a\.yaml -> .*b\.yaml -> .*a\.yaml$",
+        ),
+        ({"a.yaml": "extends: gone.yaml\n"}, r"a\.yaml: extends: file not found: .*gone\.yaml"),
+        ({"a.yaml": "extends: 3\n"}, r"a\.yaml: extends: expected a file name, got 3"),
+        ({"a.yaml": "extends:\nupdates: 2\n"}, r"a\.yaml: extends: expected a file name"),
+        (
+            {"a.yaml": "extends: b.yaml\n", "b.yaml": "controller:\n  lrr: 1\n"},
+            r"b\.yaml: unknown config key 'controller\.lrr'",
+        ),
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "- 1\n"}, r"b\.yaml: top level must be"),
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "updates: [1,\n"}, r"b\.yaml: not valid YAML"),
+        ({"a.yaml": "data:\n  extends: b.yaml\n"}, r"unknown config key 'data\.extends'"),
+    ],
+)
+def test_bad_extends_chains_are_one_line_errors_naming_the_file(tmp_path, files, message):
+    for name, text in files.items():
+        _write(tmp_path / name, text)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(SearchConfig, tmp_path / "a.yaml")
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_key_in_the_including_file_is_named_with_it(tmp_path):
+    _write(tmp_path / "base.yaml", "updates: 2\n")
+    child = _write(tmp_path / "child.yaml", "extends: base.yaml\nupdate: 3\n")
+    with pytest.raises(ConfigError, match=r"child\.yaml: unknown config key 'update'"):
+        load_config(SearchConfig, child)
+
+
+def test_extends_works_for_every_config_type(tmp_path):
+    from autodl_design.train.config import TrainConfig
+
+    _write(tmp_path / "t.yaml", "epochs: 40\ndistill:\n  weight: 0.8\n")
+    child = _write(
+        tmp_path / "t2.yaml", "extends: t.yaml\nepochs: 10\ndistill:\n  temperature: 2\n"
+    )
+    cfg = load_config(TrainConfig, child)
+    assert cfg.epochs == 10 and cfg.distill.weight == 0.8 and cfg.distill.temperature == 2.0
+    _write(tmp_path / "c.yaml", "updates: 9\n")
+    ones = _write(tmp_path / "c2.yaml", "extends: c.yaml\ncontroller:\n  seed: 4\n")
+    cfg = load_config(CountOnesConfig, ones)
+    assert cfg.updates == 9 and cfg.controller.seed == 4 and cfg.controller.lr == 0.06
+
+
+def test_to_yaml_of_an_extended_config_round_trips_and_resumes(tmp_path):
+    import dataclasses
+
+    import yaml
+
+    from autodl_design.config import from_dict
+    from autodl_design.search.loop import prepare_output
+
+    out = tmp_path / "run"
+    _write(tmp_path / "base.yaml", f"updates: 30\noutput_dir: {out}\ncontroller:\n  lr: 0.02\n")
+    child = _write(tmp_path / "child.yaml", "extends: base.yaml\nupdates: 8\n")
+    cfg = load_config(SearchConfig, child)
+    text = to_yaml(cfg)
+    assert "extends" not in text
+    again = from_dict(SearchConfig, yaml.safe_load(text))
+    assert dataclasses.asdict(again) == dataclasses.asdict(cfg)
+    prepare_output(cfg, resume=False)
+    prepare_output(load_config(SearchConfig, child, ["updates=12"]), resume=True)

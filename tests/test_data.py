@@ -326,6 +326,110 @@ def test_image_folder_errors(tmp_path):
         load_test_set(str(_write_dir(tmp_path / "no_test", no_test)))
 
 
+# --- named source: cifar10 found in $AUTODL_DESIGN_DATA ------------------------------------
+
+
+def _jpeg_archive(folder: Path) -> Path:
+    """A small ``cifar10-jpeg.tar.gz`` in the layout of the shared JPEG copy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapped = {f"cifar10-jpeg/{name}": data for name, data in _mixed_folder_files().items()}
+    return _write_tar(folder / "cifar10-jpeg.tar.gz", wrapped)
+
+
+def test_named_source_reads_the_jpeg_archive_and_keeps_the_name(tmp_path, monkeypatch):
+    from autodl_design.train.config import TrainConfig
+    from autodl_design.train.data import load_train_data
+
+    archive = _jpeg_archive(tmp_path / "data")
+    monkeypatch.setenv("AUTODL_DESIGN_DATA", str(tmp_path / "data"))
+    assert detect_format("cifar10") == "image-folder"
+    ds = load_dataset(DataConfig(source="cifar10", val_fraction=0.5))
+    explicit = load_dataset(DataConfig(source=str(archive), val_fraction=0.5))
+    assert ds.source == "cifar10" and explicit.source == str(archive)
+    np.testing.assert_array_equal(ds.train_x, explicit.train_x)
+    np.testing.assert_array_equal(ds.test_x, explicit.test_x)
+    assert "cifar10: train 3" in ds.summary()
+    train = load_train_data(TrainConfig(data=DataConfig(source="cifar10")))
+    assert train.source == "cifar10" and len(train.train_y) == 6
+    x, _, classes = load_test_set("cifar10")
+    assert x.shape == (3, 32, 32, 3) and classes == ["a", "b", "c"]
+    info = dataset_info("cifar10")
+    assert info["source"] == "cifar10" and info["path"] == str(archive)
+    assert format_dataset_info(info).startswith(f"source:   cifar10 ({archive})")
+
+
+@pytest.mark.parametrize("unpacked", [False, True])
+def test_named_source_finds_the_official_release_in_a_cifar10_subfolder(
+    tmp_path, monkeypatch, unpacked
+):
+    folder = tmp_path / "cifar10"
+    folder.mkdir()
+    files, expected = _cifar_files()
+    if unpacked:
+        _write_dir(folder / "cifar-10-batches-py", files)
+    else:
+        _cifar_tar(folder)
+    monkeypatch.setenv("AUTODL_DESIGN_DATA", str(tmp_path))
+    assert detect_format("cifar10") == "cifar10-python"
+    x, y, classes = load_test_set("cifar10")
+    np.testing.assert_array_equal(x, expected["test"][0])
+    assert classes == CIFAR_CLASSES
+
+
+def test_named_source_search_order(tmp_path, monkeypatch):
+    from autodl_design.data.named import candidates, resolve_named
+
+    monkeypatch.setenv("AUTODL_DESIGN_DATA", str(tmp_path))
+    assert [str(p.relative_to(tmp_path)) for p in candidates("cifar10")] == [
+        "cifar10-jpeg.tar.gz",
+        "cifar-10-python.tar.gz",
+        "cifar-10-batches-py",
+        "cifar10/cifar10-jpeg.tar.gz",
+        "cifar10/cifar-10-python.tar.gz",
+        "cifar10/cifar-10-batches-py",
+    ]
+    (tmp_path / "cifar10").mkdir()
+    _cifar_tar(tmp_path / "cifar10")
+    assert resolve_named("cifar10") == tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    _cifar_tar(tmp_path)  # the folder itself before its cifar10/
+    assert resolve_named("cifar10") == tmp_path / "cifar-10-python.tar.gz"
+    _jpeg_archive(tmp_path)  # the JPEG copy the recorded figures were measured on, first
+    assert resolve_named("cifar10") == tmp_path / "cifar10-jpeg.tar.gz"
+
+
+def test_named_source_not_found_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTODL_DESIGN_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DataError) as error:
+        load_dataset(DataConfig(source="cifar10"))
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("data source 'cifar10' not found: looked for cifar10-jpeg.tar.gz")
+    assert f"in {tmp_path / 'empty'} and {tmp_path / 'empty' / 'cifar10'}" in message
+    assert "set AUTODL_DESIGN_DATA to the folder that holds one, or pass --data PATH" in message
+    # unset: the default folder under the home directory
+    monkeypatch.delenv("AUTODL_DESIGN_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(DataError, match="AUTODL_DESIGN_DATA unset, default ~/.cache"):
+        dataset_info("cifar10")
+    default = tmp_path / ".cache" / "autodl-design" / "datasets" / "cifar10"
+    default.mkdir(parents=True)
+    _cifar_tar(default)
+    assert dataset_info("cifar10")["format"] == "cifar10-python"
+
+
+def test_explicit_paths_are_unchanged_by_named_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTODL_DESIGN_DATA", str(tmp_path / "empty"))
+    archive = _jpeg_archive(tmp_path / "elsewhere")
+    ds = load_dataset(DataConfig(source=str(archive), val_fraction=0.5))
+    assert ds.source == str(archive) and ds.format == "image-folder"
+    # a folder that happens to be called cifar10 is a path when written as one
+    _write_dir(tmp_path / "cifar10", _mixed_folder_files())
+    monkeypatch.chdir(tmp_path)
+    assert load_dataset(DataConfig(source="./cifar10", val_fraction=0.5)).source == "./cifar10"
+    with pytest.raises(DataError, match="data source 'cifar10' not found"):
+        load_dataset(DataConfig(source="cifar10"))
+
+
 # --- bundled data ---------------------------------------------------------------------------
 
 

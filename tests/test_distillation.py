@@ -25,7 +25,7 @@ from autodl_design.train.distillation import (
 from autodl_design.zoo.ensemble import load_ensemble
 from autodl_design.zoo.manifest import add_to_manifest
 from autodl_design.zoo.teacher_targets import compute_targets
-from tests.test_final_training import quiet, weights
+from tests.test_train import quiet, weights
 
 CLASSES = ["a", "b", "c"]
 TINY = [

@@ -1,5 +1,7 @@
-"""The search loop: records, reuse of duplicates, reports, resume after SIGKILL."""
+"""The search loop: records, reuse of duplicates, reports, resume after SIGKILL and SIGTERM,
+batches without a measurement."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +18,8 @@ from autodl_design.config import SearchConfig, load_config
 from autodl_design.search import History, SearchError, run_search
 from autodl_design.search.backends import EvalSettings, SerialBackend
 from autodl_design.search.loop import _evaluate_batch
-from autodl_design.space import random_architecture
+from autodl_design.search.report import ranked, write_report
+from autodl_design.space import Architecture, random_architecture
 
 TINY = [
     "updates=3",
@@ -131,15 +134,21 @@ def _cli(tmp_path: Path, *extra: str) -> list[str]:
     return args + list(extra)
 
 
-def test_resume_after_sigkill_records_every_evaluation_once(tmp_path):
-    history_path = tmp_path / "run" / "history.jsonl"
-    proc = subprocess.Popen(_cli(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _start_and_wait(args: list[str], history_path: Path, evaluations: int) -> subprocess.Popen:
+    """Start a search and return once its history holds ``evaluations`` evaluations."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if history_path.exists() and len(_evaluation_lines(history_path)) >= 5:
+        if history_path.exists() and len(_evaluation_lines(history_path)) >= evaluations:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be killed"
+    assert proc.poll() is None, "the search ended before it could be stopped"
+    return proc
+
+
+def test_resume_after_sigkill_records_every_evaluation_once(tmp_path):
+    history_path = tmp_path / "run" / "history.jsonl"
+    proc = _start_and_wait(_cli(tmp_path), history_path, 5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = len(_evaluation_lines(history_path))
@@ -180,3 +189,78 @@ def test_cli_search_bad_input_is_one_line(tmp_path, capsys):
     assert "evaluator.reward" in capsys.readouterr().err
     assert main(["search", "--data", str(tmp_path / "none"), "--output", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_batch_without_a_measurement_stops_before_learning_and_resumes(tmp_path):
+    config = _config(tmp_path)
+    # The real evaluator on 10-class data with a 5-class network: every candidate errors
+    # (the preflight of `autodl-design search` refuses this; here the loop gets it directly).
+    broken = EvalSettings(
+        config.data, dataclasses.replace(config.network, num_classes=5), config.evaluator
+    )
+    with pytest.raises(SearchError, match="update 1: all 3 candidates failed .*not updated"):
+        run_search(config, CountingBackend(broken), progress=False, log=lambda _l: None)
+    out = Path(config.output_dir)
+    assert {e["record"]["status"] for e in _evaluation_lines(out / "history.jsonl")} == {"error"}
+    assert not (out / "controller.pdparams").exists()  # the controller did not learn
+    assert not (out / "best_architecture.json").exists() and not (out / "top_k.txt").exists()
+    assert History.open(out / "history.jsonl").updates == {}
+
+    backend = _backend(config)
+    history = run_search(config, backend, resume=True, progress=False, log=lambda _l: None)
+    first = [e["key"] for e in _evaluation_lines(out / "history.jsonl")[:3]]
+    assert [Architecture.from_json(a).key() for a in backend.trained[:3]] == first  # retrained
+    assert all(history.evaluations[(1, i)]["record"]["status"] == "ok" for i in range(3))
+    assert sorted(history.updates) == [1, 2, 3]
+
+
+def _record(status: str, reward: float | None) -> dict:
+    return {"status": status, "reward": reward, "val_acc": 0.1, "val_loss": 2.0, "error": None}
+
+
+def test_failed_and_errored_candidates_never_rank(tmp_path):
+    rng = np.random.default_rng(0)
+    archs = [random_architecture(rng, 2) for _ in range(3)]
+    history = History.open(tmp_path / "h.jsonl")
+    # The errored record's chance-level reward (-ln 5) is above the measured one's.
+    for i, (status, reward) in enumerate([("failed", None), ("error", -1.609), ("ok", -2.3)]):
+        a = archs[i]
+        history.add_evaluation(1, i, a.key(), a.to_json(), _record(status, reward), cached=False)
+    assert [e["key"] for e in ranked(history)] == [archs[2].key()]
+    assert write_report(history, tmp_path, 5, lambda _l: None)
+    best = json.loads((tmp_path / "best_architecture.json").read_text())
+    assert best["key"] == archs[2].key() and best["reward"] == -2.3
+    assert len((tmp_path / "top_k.txt").read_text().splitlines()) == 2  # header + 1 row
+
+    only_failures = History.open(tmp_path / "f.jsonl")
+    for i, status in enumerate(["failed", "error"]):
+        a = archs[i]
+        only_failures.add_evaluation(1, i, a.key(), a.to_json(), _record(status, -1.6), False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not write_report(only_failures, empty, 5, lambda _l: None)
+    assert list(empty.iterdir()) == []
+
+
+def test_sigterm_ends_a_search_in_one_line_and_keeps_the_history(tmp_path):
+    history_path = tmp_path / "run" / "history.jsonl"
+    # Candidates of 20 epochs (about a second each) so the signal lands inside training, where
+    # the serial backend runs it in this process. No --no-progress: stderr is a pipe.
+    slow = ["-o", "updates=30", "-o", "evaluator.epochs=20", "-o", "evaluator.patience=20"]
+    args = [a for a in _cli(tmp_path, *slow) if a != "--no-progress"]
+    proc = _start_and_wait(args, history_path, 2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    # One line: no Paddle C++ dump ("Aborted"), no traceback, and no progress bar in a pipe.
+    assert err.splitlines() == [
+        "autodl-design: error: stopped by SIGTERM; the history is kept: continue with --resume"
+    ], err[-3000:]
+    kept = _evaluation_lines(history_path)
+    assert len(kept) >= 2 and all(e["record"]["status"] == "ok" for e in kept)
+    updates = max(e["update"] for e in kept)
+    resume = _cli(tmp_path, "--resume", *slow, "-o", f"updates={updates}")
+    done = subprocess.run(resume, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    slots = [(e["update"], e["index"]) for e in _evaluation_lines(history_path)]
+    assert sorted(slots) == [(u, i) for u in range(1, updates + 1) for i in range(3)]

@@ -21,7 +21,7 @@ from autodl_design.train.swa import (
     swa_lr,
 )
 from autodl_design.zoo.manifest import recipe_of
-from tests.test_final_training import ARCH, quiet, tiny_config, tiny_data, weights
+from tests.test_train import ARCH, quiet, tiny_config, tiny_data, weights
 
 SWA = ["swa.last_epochs=2", "swa.lr=0.02", "swa.bn_images=64", "epochs=3", "lr=0.1"]
 

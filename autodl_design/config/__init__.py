@@ -1,7 +1,8 @@
 """Typed configuration: one dataclass per component, loaded from YAML plus CLI overrides.
 
 The components' dataclasses are :mod:`autodl_design.config.components`; the generic loading
-(dict -> dataclass, ``-o key=value`` overrides, YAML) is :mod:`autodl_design.config.io`.
+(dict -> dataclass, ``-o key=value`` overrides, YAML files and their ``extends:`` chains) is
+:mod:`autodl_design.config.io`.
 """
 
 from autodl_design.config import components
@@ -12,8 +13,9 @@ from autodl_design.config.io import (
     check,
     from_dict,
     load_config,
+    read_config_file,
     to_yaml,
 )
 
-__all__ = ["ConfigError", "apply_override", "check", "from_dict", "load_config", "to_yaml"]
-__all__ += components.__all__
+__all__ = ["ConfigError", "apply_override", "check", "from_dict", "load_config"]
+__all__ += ["read_config_file", "to_yaml", *components.__all__]

@@ -86,7 +86,9 @@ TTA_MODES = ("none", "flip")
 class DataConfig:
     """Where images come from and how they are split and augmented.
 
-    ``source``: ``"bundled"`` (the CIFAR-10 search subset shipped in the package), or a path to
+    ``source``: ``"bundled"`` (the CIFAR-10 search subset shipped in the package), ``"cifar10"``
+    (the full CIFAR-10, found in ``$AUTODL_DESIGN_DATA``, default
+    ``~/.cache/autodl-design/datasets``: :mod:`autodl_design.data.named`), or a path to
     the official ``cifar-10-python.tar.gz`` / ``cifar-10-batches-py/`` or to an image folder
     (``train/<class>/*``, optional ``test/<class>/*``; a directory or a .tar/.tar.gz of one).
     When the source has no validation split, ``val_fraction`` of the training images (stratified,

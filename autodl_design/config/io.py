@@ -2,9 +2,14 @@
 
 :func:`from_dict` builds a dataclass (nested sections included) from a dict, rejecting unknown
 keys and wrong types, then calls every ``validate()`` method, so errors name the dotted key;
+:func:`read_config_file` reads a YAML file and the files it ``extends:``, deep-merged;
 :func:`apply_override` applies ``a.b=value`` strings; :func:`load_config` joins a YAML file and
 overrides; :func:`to_yaml` writes a config back out. No component's schema lives here
 (:mod:`autodl_design.config`).
+
+``extends: other.yaml`` (top level, a path relative to the file that says it) makes a file a
+set of changes to another: its keys are merged over the other file's, mappings key by key, any
+other value replacing; the other file may extend a third. Overrides apply after the whole chain.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+
+EXTENDS = "extends"
 
 
 class ConfigError(ValueError):
@@ -36,13 +43,7 @@ def from_dict(cls: type[T], data: dict | None, path: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown config key {_join(path, unknown[0])!r}; "
-            f"known keys: {', '.join(sorted(fields))}"
-        )
+    _check_known(cls, data, path)
     defaults = cls()
     kwargs = {}
     for name, value in data.items():
@@ -56,7 +57,42 @@ def from_dict(cls: type[T], data: dict | None, path: str = "") -> T:
     return obj
 
 
+def _check_known(cls: type, data: dict, path: str) -> None:
+    """Reject a key of ``data`` (not of its sections) that is not a field of ``cls``."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {_join(path, unknown[0])!r}; "
+            f"known keys: {', '.join(sorted(fields))}"
+        )
+
+
+def check_keys(cls: type, data: dict, path: str = "") -> None:
+    """Reject any key of ``data``, sections included, that ``cls`` does not have.
+
+    Only names are checked (no types, no ``validate()``), so a partial file, such as one that
+    ``extends:`` another, can be checked on its own.
+    """
+    _check_known(cls, data, path)
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        section = _dataclass_in(hints[name])
+        if section is not None and isinstance(value, dict):
+            check_keys(section, value, _join(path, name))
+
+
+def _dataclass_in(tp: Any) -> type | None:
+    """The dataclass ``tp`` is, or is one member of (``X | None``), else ``None``."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+    return None
+
+
 def _merge(base: dict, update: dict) -> dict:
+    """``update`` deep-merged over ``base``: mappings key by key, other values replace."""
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -144,21 +180,61 @@ def apply_override(data: dict, override: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
 
 
+def read_config_file(path: str | Path, cls: type | None = None) -> dict:
+    """The mapping in YAML file ``path`` merged over the chain of files it ``extends:``.
+
+    With ``cls``, every file's keys are checked against it on their own, so an unknown key is
+    named with the file it is in. A missing file, a cycle or a non-string ``extends`` is a
+    :class:`ConfigError` naming the file that says it.
+    """
+    return _read_chain(Path(path), cls, [])
+
+
+def _read_chain(path: Path, cls: type | None, chain: list[Path]) -> dict:
+    if path.resolve() in [p.resolve() for p in chain]:
+        cycle = " -> ".join(str(p) for p in [*chain, path])
+        raise ConfigError(f"{chain[-1]}: {EXTENDS}: cycle {cycle}")
+    data = _read_yaml(path)
+    extends = EXTENDS in data
+    base = data.pop(EXTENDS, None)
+    if cls is not None:
+        try:
+            check_keys(cls, data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    if not extends:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: {EXTENDS}: expected a file name, got {base!r}")
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: {EXTENDS}: file not found: {base_path}")
+    return _merge(_read_chain(base_path, cls, [*chain, path]), data)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def _one_line(error: Exception) -> str:
+    # PyYAML's messages span lines (problem, then where); the CLI prints one line.
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def load_config(
     cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None
 ) -> T:
-    """Read YAML ``path`` (optional), apply ``overrides`` and build a validated ``cls``."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: top level must be a mapping")
+    """Read YAML ``path`` (optional) with its ``extends:`` chain, apply ``overrides`` and build
+    a validated ``cls``."""
+    data = {} if path is None else read_config_file(path, cls)
     for override in overrides or []:
         apply_override(data, override)
     return from_dict(cls, data)

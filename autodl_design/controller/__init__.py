@@ -14,4 +14,4 @@ __all__ = [
     "Reinforce",
     "run_count_ones",
 ]
-__getattr__ = lazy_face(__name__, __all__, "agent algorithm baseline model count_ones")
+__getattr__ = lazy_face(__name__, __all__, "errors agent algorithm baseline model count_ones")

@@ -20,14 +20,11 @@ from autodl_design.checkpoint import (
 from autodl_design.config import ControllerConfig
 from autodl_design.controller.algorithm import Reinforce
 from autodl_design.controller.baseline import MovingAverageBaseline
+from autodl_design.controller.errors import CheckpointError
 from autodl_design.controller.model import LSTMGenerator
 from autodl_design.space import Architecture
 
 CHECKPOINT_FORMAT = "autodl-design/controller/v1"
-
-
-class CheckpointError(RuntimeError):
-    """A controller checkpoint is unreadable or was written with a different configuration."""
 
 
 class ControllerAgent(parl.Agent):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autodl_design.config import CountOnesConfig, load_config, to_yaml
+from autodl_design.config.arguments import add_config_args
 
 
 def count_ones_reward(tokens: np.ndarray, target_op: int = 1) -> np.ndarray:
@@ -86,10 +87,7 @@ def cmd_count_ones(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``demo count-ones`` to the CLI's subparsers."""
     demo = subparsers.add_parser("demo", help="demonstrations")
     p = demo.add_subparsers(dest="demo", required=True).add_parser(

@@ -1,4 +1,4 @@
-"""``autodl-design data info PATH``: what a dataset holds."""
+"""``autodl-design data info SOURCE``: what a dataset holds (a name, ``bundled`` or a path)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = data.add_subparsers(dest="data_cmd", required=True).add_parser(
         "info", help="what a dataset holds"
     )
-    p.add_argument("path", help="'bundled', cifar-10-python.tar.gz, its folder, or image folder")
+    p.add_argument(
+        "path",
+        help="'bundled', 'cifar10' (found in $AUTODL_DESIGN_DATA), cifar-10-python.tar.gz, "
+        "its folder, or image folder",
+    )
     p.add_argument("--format", default="auto", help="auto, bundled, cifar10-python, image-folder")
     p.set_defaults(func=cmd_data_info)

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 
 from autodl_design.data.errors import DataError, one_line
 
@@ -19,6 +20,14 @@ IMAGE_SUFFIXES = frozenset(
 )
 
 _MODES = {1: "L", 3: "RGB"}
+
+# Images are brought to a few dozen pixels a side, so a larger one is almost surely a
+# decompression bomb (a tiny PNG declaring huge dimensions); 8192 x 8192 RGB decodes to 200 MB.
+# Pillow's own guard only warns up to twice its 89.5 megapixel limit, and warnings are silenced
+# below, so the size is checked here, from the header, before anything is decoded.
+MAX_PIXELS = 8192 * 8192
+
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, DecompressionBombError)
 
 
 def is_image_name(name: str) -> bool:
@@ -38,21 +47,47 @@ def decode_image(data: bytes, name: str, image_size: int, channels: int) -> np.n
         with warnings.catch_warnings():
             # Pillow warns about palette transparency; the alpha is dropped below anyway.
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as img:
+            with _open(data) as img:
                 img.load()
                 out = _fit(img, image_size, channels)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"cannot decode image {name}: {one_line(e)}") from None
+    except _DECODE_ERRORS as e:
+        raise DataError(f"cannot decode image {name}: {_reason(e, data)}") from None
     return out
 
 
 def image_mode_shape(data: bytes, name: str) -> tuple[int, int, int]:
     """The stored ``(H, W, C)`` of an encoded image, without resizing or converting."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with _open(data) as img:
             return img.height, img.width, len(img.getbands())
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"cannot decode image {name}: {one_line(e)}") from None
+    except _DECODE_ERRORS as e:
+        raise DataError(f"cannot decode image {name}: {_reason(e, data)}") from None
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open ``data`` lazily (header only), refusing more than :data:`MAX_PIXELS` pixels."""
+    try:
+        img = Image.open(io.BytesIO(data))
+    except DecompressionBombError:
+        # Pillow's own refusal, past twice its limit: the same words as ours below.
+        raise DecompressionBombError(_too_large("the image")) from None
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise DecompressionBombError(_too_large(f"{img.width}x{img.height}"))
+    return img
+
+
+def _too_large(size: str) -> str:
+    return f"{size} is more than the {MAX_PIXELS:,} pixels allowed (a decompression bomb?)"
+
+
+def _reason(error: BaseException, data: bytes) -> str:
+    """Why decoding failed, in words: Pillow's own message names the BytesIO, not the file."""
+    if not data:
+        return "empty file (0 bytes)"
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image in a format Pillow reads"
+    return one_line(error)
 
 
 def _fit(img: Image.Image, image_size: int, channels: int) -> np.ndarray:

@@ -20,7 +20,9 @@ def dataset_info(source: str, format: str = "auto") -> dict:
     Keys: ``source``, ``path``, ``format``, ``classes`` (list of names), ``splits`` (split name
     -> ``{"images": int, "per_class": {class: int}}``) and ``image_shapes`` (distinct stored
     ``[H, W, C]``; for image folders sampled from the first image of every class folder, which
-    ``shapes_sampled`` says).
+    ``shapes_sampled`` says) and ``ignored`` (the files of an image folder that are not images,
+    which every reader skips, relative to its root). An empty image file is an error here as in
+    training; the other images are only decoded by training.
     """
     fmt = detect_format(source) if format == "auto" else format
     if fmt == "cifar10-python":
@@ -30,14 +32,14 @@ def dataset_info(source: str, format: str = "auto") -> dict:
             for s, (_, y) in raw.splits.items()
         }
         shapes = sorted({tuple(x.shape[1:]) for x, _ in raw.splits.values()})
-        classes, path = raw.classes, str(source_path(source))
+        classes, path, ignored = raw.classes, str(source_path(source)), []
     elif fmt in ("bundled", "image-folder"):
         paths = (
             [bundled_path(SEARCH_TAR), bundled_path(TEST_TAR)]
             if fmt == "bundled"
             else [source_path(source)]
         )
-        classes, counts, shapes = _folder_info(paths)
+        classes, counts, shapes, ignored = _folder_info(paths)
         path = str(BUNDLED_DIR) if fmt == "bundled" else str(paths[0])
     else:
         raise DataError(f"unknown data format {fmt!r}")
@@ -53,15 +55,20 @@ def dataset_info(source: str, format: str = "auto") -> dict:
         "splits": splits,
         "image_shapes": [list(s) for s in shapes],
         "shapes_sampled": fmt != "cifar10-python",
+        "ignored": ignored,
     }
 
 
-def _folder_info(paths: list[Path]) -> tuple[list[str], dict[str, list[int]], list[tuple]]:
+def _folder_info(
+    paths: list[Path],
+) -> tuple[list[str], dict[str, list[int]], list[tuple], list[str]]:
     classes: list[str] | None = None
     counts: dict[str, list[int]] = {}
     shapes: set[tuple[int, int, int]] = set()
+    ignored: list[str] = []
     for path in paths:
         tree = _first_per_folder_tree(path)
+        ignored += tree.ignored
         tree_classes = check_classes(tree)
         if classes is not None and tree_classes != classes:
             raise DataError(f"{path}: classes differ from {paths[0]}")
@@ -72,7 +79,7 @@ def _folder_info(paths: list[Path]) -> tuple[list[str], dict[str, list[int]], li
                 # The first member in archive order was kept, which need not sort first.
                 name = next(n for n in names if tree.readable(n))
                 shapes.add(image_mode_shape(tree.read(name), f"{name} in {path}"))
-    return classes or [], counts, sorted(shapes)
+    return classes or [], counts, sorted(shapes), ignored
 
 
 def _first_per_folder_tree(path: Path) -> FolderTree:
@@ -100,8 +107,12 @@ def format_dataset_info(info: dict) -> str:
         f"images:   {shapes} (H x W x C as stored{sampled})",
         f"classes:  {len(classes)}: {', '.join(classes)}",
         "splits:   " + "; ".join(f"{s} {_split_summary(v)}" for s, v in splits.items()),
-        "",
     ]
+    ignored = info.get("ignored", [])
+    if ignored:
+        files = "file that is not an image" if len(ignored) == 1 else "files that are not images"
+        lines.append(f"ignored:  {len(ignored):,} {files} (e.g. {ignored[0]})")
+    lines.append("")
     width = max([len("class"), *map(len, classes), len("total")])
     cols = [max(len(s), len(f"{v['images']:,}")) for s, v in splits.items()]
     header = "  ".join(

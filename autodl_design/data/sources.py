@@ -1,4 +1,8 @@
-"""Format detection and dispatch from a ``source`` string to the right reader."""
+"""Format detection and dispatch from a ``source`` string to the right reader.
+
+A source is ``"bundled"``, a dataset name (``"cifar10"``: :mod:`autodl_design.data.named`,
+resolved here, in :func:`source_path`, so every reader and ``data info`` accepts it) or a path.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from autodl_design.data.bundled import read_bundled
 from autodl_design.data.cifar_python import batches_dir, is_cifar_tar, read_cifar_python
 from autodl_design.data.errors import DataError
 from autodl_design.data.image_folder import read_image_folder
+from autodl_design.data.named import is_named, resolve_named
 from autodl_design.data.raw import RawData
 
 FORMATS = ("bundled", "cifar10-python", "image-folder")
@@ -31,12 +36,15 @@ def detect_format(source: str) -> str:
         return "cifar10-python" if is_cifar_tar(path) else "image-folder"
     raise DataError(
         f"{source}: unrecognised data format "
-        "(expected 'bundled', a directory, or a .tar/.tar.gz archive)"
+        "(expected 'bundled', 'cifar10', a directory, or a .tar/.tar.gz archive)"
     )
 
 
 def source_path(source: str) -> Path:
-    """``source`` as an existing path; :class:`DataError` when it does not exist."""
+    """``source`` as an existing path (a name resolved to the copy found on this machine);
+    :class:`DataError` when it does not exist."""
+    if is_named(source):
+        return resolve_named(source)
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"data source not found: {source}")

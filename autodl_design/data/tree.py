@@ -1,8 +1,8 @@
 """The file listing of an image folder (``<split>/<class>/<file>``), from a directory or a tar.
 
-Both kinds of source are reduced to the same list of relative paths, so locating the root
-(possibly under one wrapper folder such as ``cifar10-jpeg/``), skipping hidden files and
-finding empty class folders work identically for both.
+Both kinds of source are reduced to the same list of relative paths (with file sizes), so
+locating the root (possibly under one wrapper folder such as ``cifar10-jpeg/``), skipping hidden
+files, refusing zero-byte images and counting ignored non-image files work identically for both.
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ class FolderTree:
     """Image files per split and class; names are relative to the located root.
 
     ``files[split][class]`` is the sorted list of image paths such as ``"train/cat/0001.jpg"``.
-    ``root`` is the wrapper folder path the split folders sit in (empty when at the top). Bytes
-    of tar members are kept in ``_data``; directory files are read on demand.
+    ``root`` is the wrapper folder path the split folders sit in (empty when at the top).
+    ``ignored`` lists the other (non-hidden) files under the root, such as ``README.txt`` or
+    ``train/cat/notes.txt``. Bytes of tar members are kept in ``_data``; directory files are
+    read on demand.
     """
 
     source: str
     files: dict[str, dict[str, list[str]]]
     root: tuple[str, ...]
+    ignored: list[str] = field(default_factory=list)
     base_dir: Path | None = None
     _data: dict[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -61,7 +64,8 @@ def list_tree(path: Path, want: Callable[[tuple[str, ...]], bool] | None = None)
     its path components inside the archive (nothing is kept when ``want`` is ``None``); a
     directory's files are always readable on demand. Raises :class:`DataError` when no
     ``train/<class>/``, ``val/<class>/`` or ``test/<class>/`` folder is found (a test-only
-    folder is valid here; :func:`~autodl_design.data.dataset.load_dataset` requires train).
+    folder is valid here; :func:`~autodl_design.data.dataset.load_dataset` requires train), or
+    when an image file is empty: training would fail on it, so listing it already does.
     """
     data: dict[str, bytes] = {}
     if path.is_dir():
@@ -76,11 +80,12 @@ def list_tree(path: Path, want: Callable[[tuple[str, ...]], bool] | None = None)
         for member, blob in iter_members(path, read):
             parts = _clean_parts(member.name)
             if parts and not _hidden(parts) and (member.isdir() or member.isfile()):
-                entries.append((parts, member.isdir()))
+                entries.append((parts, member.isdir(), member.size))
                 if blob is not None:
                     data["/".join(parts)] = blob
     root = _find_root(entries, str(path))
-    return FolderTree(str(path), _group(entries, root, str(path)), root, base_dir, data)
+    files, ignored = _group(entries, root, str(path))
+    return FolderTree(str(path), files, root, ignored, base_dir, data)
 
 
 def _clean_parts(name: str) -> tuple[str, ...]:
@@ -91,21 +96,29 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _walk_dir(path: Path) -> list[tuple[tuple[str, ...], bool]]:
-    entries = []
+# (path components, is a directory, size in bytes; -1 where not needed).
+_Entry = tuple[tuple[str, ...], bool, int]
+
+
+def _walk_dir(path: Path) -> list[_Entry]:
+    entries: list[_Entry] = []
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
         rel = Path(dirpath).relative_to(path).parts
         if rel:
-            entries.append((rel, True))
-        entries.extend(((*rel, f), False) for f in filenames if not f.startswith("."))
+            entries.append((rel, True, -1))
+        for name in filenames:
+            if not name.startswith("."):
+                # Only image sizes matter (zero-byte check); a stat per image, no read.
+                size = os.stat(os.path.join(dirpath, name)).st_size if is_image_name(name) else -1
+                entries.append(((*rel, name), False, size))
     return entries
 
 
-def _find_root(entries: list[tuple[tuple[str, ...], bool]], source: str) -> tuple[str, ...]:
+def _find_root(entries: list[_Entry], source: str) -> tuple[str, ...]:
     root: tuple[str, ...] = ()
     for _ in range(_MAX_WRAPPERS + 1):
-        below = [parts[len(root) :] for parts, _ in entries if len(parts) > len(root)]
+        below = [parts[len(root) :] for parts, _, _ in entries if len(parts) > len(root)]
         if any(len(rel) >= 2 and rel[0] in SPLITS for rel in below):
             return root
         tops = {rel[0] for rel in below}
@@ -119,23 +132,40 @@ def _find_root(entries: list[tuple[tuple[str, ...], bool]], source: str) -> tupl
 
 
 def _group(
-    entries: list[tuple[tuple[str, ...], bool]], root: tuple[str, ...], source: str
-) -> dict[str, dict[str, list[str]]]:
+    entries: list[_Entry], root: tuple[str, ...], source: str
+) -> tuple[dict[str, dict[str, list[str]]], list[str]]:
     files: dict[str, dict[str, list[str]]] = {}
-    for parts, is_dir in entries:
+    ignored: list[str] = []
+    empty: list[str] = []
+    for parts, is_dir, size in entries:
         if parts[: len(root)] != root:
             continue
         rel = parts[len(root) :]
+        name = "/".join(rel)
         if len(rel) < 2 or rel[0] not in SPLITS:
+            if not is_dir:
+                ignored.append(name)
             continue
         if len(rel) == 2 and not is_dir:
             if is_image_name(rel[1]):
-                raise DataError(f"{source}: image {'/'.join(rel)} is not inside a class folder")
+                raise DataError(f"{source}: image {name} is not inside a class folder")
+            ignored.append(name)
             continue
+        # Any entry below a class folder shows the folder exists, images or not.
         names = files.setdefault(rel[0], {}).setdefault(rel[1], [])
-        if not is_dir and is_image_name(rel[-1]):
-            names.append("/".join(rel))
+        if is_dir:
+            continue
+        if is_image_name(rel[-1]):
+            names.append(name)
+            if size == 0:
+                empty.append(name)
+        else:
+            ignored.append(name)
+    if empty:
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise DataError(f"{source}: empty image file {sorted(empty)[0]} (0 bytes){more}")
     for classes in files.values():
         for names in classes.values():
             names.sort()
-    return {split: dict(sorted(files[split].items())) for split in SPLITS if split in files}
+    ordered = {split: dict(sorted(files[split].items())) for split in SPLITS if split in files}
+    return ordered, sorted(ignored)

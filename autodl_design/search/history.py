@@ -8,7 +8,9 @@ Two kinds of line:
   after the strategy has learnt from batch ``u`` and its checkpoint is on disk.
 
 A run killed mid-write leaves at most one partial last line; :meth:`History.open` drops it, so
-the file stays valid JSON lines and nothing finished is lost or counted twice.
+the file stays valid JSON lines and nothing finished is lost or counted twice. A slot whose
+evaluation produced no measurement (see :func:`measured`) is trained again when its batch is
+resumed; the slot then has two lines and the later one counts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Statuses of records that measured nothing: "failed" (the backend lost the candidate: worker
+# died, timed out, could not start) and "error" (an exception while building or training it).
+# "nan" and "diverged" are measurements of the architecture (it trains badly), so they count.
+UNMEASURED = ("failed", "error")
+
+
+def measured(record: dict[str, Any]) -> bool:
+    """Whether ``record`` measured its architecture: it may rank, be reused and be cached."""
+    return record.get("status") not in UNMEASURED
 
 
 class HistoryError(RuntimeError):
@@ -59,7 +71,9 @@ class History:
         if entry.get("type") == "evaluation":
             slot = (int(entry["update"]), int(entry["index"]))
             self.evaluations[slot] = entry
-            if not entry.get("cached") and entry["record"].get("status") != "failed":
+            # Only measurements are reused for a duplicate: retrying an unmeasured one is the
+            # only way to get its result, and its cause (memory, a lost worker) may be gone.
+            if not entry.get("cached") and measured(entry["record"]):
                 self.by_key.setdefault(entry["key"], entry["record"])
         elif entry.get("type") == "update":
             self.updates[int(entry["update"])] = entry

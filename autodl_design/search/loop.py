@@ -10,12 +10,14 @@ Output directory layout (all written as the run goes):
 
 Resuming (``resume=True``) restores the strategy's checkpoint, which includes its random state,
 so it proposes the same batch the killed run was working on; finished evaluations of that batch
-are taken from the history instead of being trained again.
+are taken from the history instead of being trained again (failed and errored ones are trained
+again). A batch in which no candidate was measured stops the search before the strategy learns
+(see :func:`run_search`); the checks that can be made before it starts are in
+:mod:`autodl_design.search.preflight`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -23,48 +25,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from autodl_design.config import ConfigError, SearchConfig, from_dict, to_yaml
+from autodl_design.config import SearchConfig, to_yaml
+from autodl_design.fileio import OutputPathError
 from autodl_design.search.backends import Backend, EvalTask
-from autodl_design.search.history import History
+from autodl_design.search.history import History, measured
+from autodl_design.search.preflight import RESUMABLE_CHANGES, SearchError, check_output
 from autodl_design.search.report import write_report
 from autodl_design.search.strategy import make_strategy
 
-# Keys that may change between a run and its resumption without changing its results.
-RESUMABLE_CHANGES = ("updates", "execution")
-
-
-class SearchError(RuntimeError):
-    """The search cannot start or resume (existing run, config mismatch)."""
-
-
-def _check_resumable(saved: SearchConfig, config: SearchConfig) -> None:
-    old, new = dataclasses.asdict(saved), dataclasses.asdict(config)
-    diff = [k for k in old if k not in RESUMABLE_CHANGES and old[k] != new[k]]
-    if diff:
-        raise SearchError(
-            f"cannot resume: the config differs from the run's in {', '.join(diff)} "
-            f"(only {', '.join(RESUMABLE_CHANGES)} may change)"
-        )
+__all__ = ["RESUMABLE_CHANGES", "SearchError", "prepare_output", "run_search"]
 
 
 def prepare_output(config: SearchConfig, resume: bool) -> Path:
-    """Create (or check, when resuming) the output directory; returns it."""
-    out = Path(config.output_dir)
-    saved_config = out / "config.yaml"
-    if resume:
-        if not saved_config.exists():
-            raise SearchError(f"cannot resume: {out} holds no search (no config.yaml)")
-        try:
-            saved = from_dict(SearchConfig, yaml.safe_load(saved_config.read_text()))
-        except ConfigError as e:
-            raise SearchError(f"cannot resume: {saved_config}: {e}") from None
-        _check_resumable(saved, config)
-    elif (out / "history.jsonl").exists():
-        raise SearchError(f"{out} already holds a search: pass --resume or another output_dir")
-    out.mkdir(parents=True, exist_ok=True)
-    saved_config.write_text(to_yaml(config))
+    """Check the output directory (see :func:`~autodl_design.search.preflight.check_output`),
+    then create it and write ``config.yaml``; returns it."""
+    out = check_output(config, resume)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # e.g. the path was taken by a file since the check
+        raise OutputPathError(f"output {out}: cannot create it ({e.strerror or e})") from None
+    (out / "config.yaml").write_text(to_yaml(config))
     return out
 
 
@@ -109,7 +90,7 @@ def run_search(
     scalars = _Scalars(out / "vdl")
     batch = config.controller.batch_size
     bar = _progress_bar(config.updates * batch, strategy.updates * batch, progress)
-    best = max((e["reward"] for e in _rewards(history)), default=-math.inf)
+    best = max((r["reward"] for r in _measured_records(history)), default=-math.inf)
     if strategy.updates:
         log(f"resumed at update {strategy.updates} of {config.updates} from {out}")
     try:
@@ -118,10 +99,19 @@ def run_search(
             start = time.perf_counter()
             archs = strategy.propose(batch)
             records, counts = _evaluate_batch(u, archs, history, backend, bar)
+            if not any(measured(r) for r in records):
+                # Nothing was measured, so there is nothing to learn: an update would move the
+                # policy on fill-in rewards and spend the budget. With the data and the class
+                # count checked up front, a whole batch failing means the machine is at fault
+                # (workers dying, out of memory, timeouts), which more batches would not fix.
+                # So the search stops before learning; the evaluations are in the history and
+                # the checkpoint is the previous update's, so --resume proposes this batch
+                # again and retrains exactly these candidates.
+                raise SearchError(_all_failed(u, records))
             rewards = strategy.fill_failed([r.get("reward") for r in records])
             stats = strategy.learn(rewards)
             strategy.save(out)
-            valid = [r["reward"] for r in records if r.get("reward") is not None]
+            valid = [r["reward"] for r in records if measured(r) and r.get("reward") is not None]
             best = max([best, *valid])
             stats.update(counts, seconds=time.perf_counter() - start, best_so_far=best)
             history.add_update(u, [r.get("reward") for r in records], _plain(stats))
@@ -130,7 +120,8 @@ def run_search(
     finally:
         bar.close()
         scalars.close()
-    write_report(history, out, config.top_k, log)
+    if not write_report(history, out, config.top_k, log):
+        raise SearchError(f"no candidate was trained successfully: no report written in {out}")
     return history
 
 
@@ -143,7 +134,7 @@ def _evaluate_batch(
     pending: dict[str, list[int]] = {}
     for i, (arch, key) in enumerate(zip(archs, keys, strict=True)):
         done = history.evaluations.get((u, i))
-        if done is not None and done["key"] == key:
+        if done is not None and done["key"] == key and measured(done["record"]):
             records[i] = done["record"]  # finished before the run was killed
             counts["reused"] += 1
         elif key in history.by_key:
@@ -187,9 +178,20 @@ def _recover_update_line(history: History, updates_done: int, batch: int) -> Non
         history.add_update(updates_done, rewards, {"recovered": True})
 
 
-def _rewards(history: History):
+def _measured_records(history: History):
     return (
-        e["record"] for e in history.evaluations.values() if e["record"].get("reward") is not None
+        e["record"]
+        for e in history.evaluations.values()
+        if measured(e["record"]) and e["record"].get("reward") is not None
+    )
+
+
+def _all_failed(u: int, records: list[dict[str, Any]]) -> str:
+    reason = str(records[0].get("error") or records[0].get("status")).strip()
+    reason = reason.splitlines()[0] if reason else "no reason recorded"
+    return (
+        f"update {u}: all {len(records)} candidates failed (first: {reason[:300]}); "
+        "the controller was not updated; fix the cause, then continue with --resume"
     )
 
 
@@ -234,7 +236,8 @@ def _progress_bar(total: int, initial: int, enabled: bool):
         initial=initial,
         unit="cand",
         desc="search",
-        disable=not enabled,
+        # None: tqdm shows the bar only on a terminal, so a log file or pipe gets plain lines.
+        disable=None if enabled else True,
         leave=False,
         dynamic_ncols=True,
     )

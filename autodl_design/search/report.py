@@ -10,15 +10,23 @@ from typing import Any
 
 import numpy as np
 
-from autodl_design.search.history import History
+from autodl_design.search.history import History, measured
 from autodl_design.space import Architecture
 
 SUMMARY_KEYS = ("reward", "val_acc", "val_loss", "train_acc", "params", "flops", "epochs_run")
 
 
 def ranked(history: History) -> list[dict[str, Any]]:
-    """Trained (not cached) evaluations with a reward, best first."""
-    entries = [e for e in history.unique_evaluations() if e["record"].get("reward") is not None]
+    """Trained (not cached) evaluations that measured their architecture, best first.
+
+    Failed and errored candidates never rank: their reward (None, or chance level for an
+    error) says nothing about the architecture.
+    """
+    entries = [
+        e
+        for e in history.unique_evaluations()
+        if measured(e["record"]) and e["record"].get("reward") is not None
+    ]
     return sorted(entries, key=lambda e: e["record"]["reward"], reverse=True)
 
 
@@ -42,11 +50,12 @@ def _num(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def write_report(history: History, out: Path, k: int, log: Callable[[str], None]) -> None:
+def write_report(history: History, out: Path, k: int, log: Callable[[str], None]) -> bool:
+    """Write ``top_k.txt``, ``best_architecture.json`` and the curve; False (and nothing
+    written) when no candidate was measured."""
     rows = ranked(history)
     if not rows:
-        log("no candidate finished with a reward: nothing to report")
-        return
+        return False
     table = top_k_table(history, k)
     (out / "top_k.txt").write_text(table + "\n")
     best = rows[0]
@@ -58,6 +67,7 @@ def write_report(history: History, out: Path, k: int, log: Callable[[str], None]
     plot_search_curve(history, out / "search_curve.png")
     log(f"top {min(k, len(rows))} of {len(rows)} trained candidates:\n{table}")
     log(f"best architecture: {out / 'best_architecture.json'}; curve: {out / 'search_curve.png'}")
+    return True
 
 
 def plot_search_curve(history: History, path: Path) -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from autodl_design import cpu_tuning
 from autodl_design.config import ConfigError, from_dict, load_config, to_yaml
+from autodl_design.config.arguments import add_config_args
+from autodl_design.fileio import check_output_dir
 from autodl_design.space import Architecture, load_architecture
 from autodl_design.train.config import CHECKPOINT_NAME, TrainConfig, TrainingError
 from autodl_design.train.data import TrainData, load_train_data
@@ -53,7 +55,15 @@ def train(
     from autodl_design.train.trainer import Trainer
 
     config = from_dict(TrainConfig, dataclasses.asdict(config))
-    out = Path(output_dir)
+    for name, value in (
+        ("stop_after_epochs", stop_after_epochs),
+        ("stop_after_steps", stop_after_steps),
+    ):
+        if value is not None and value < 1:
+            raise TrainingError(f"--{name.replace('_', '-')}: must be >= 1, got {value}")
+    # Every refusal (output path, checkpoint, data, class count) comes before anything is
+    # written, so a refused command leaves the output path as it found it.
+    out = check_output_dir(output_dir)
     ckpt = out / CHECKPOINT_NAME
     state = None
     if ckpt.exists():
@@ -63,8 +73,6 @@ def train(
                 "or choose another --output"
             )
         state = check_checkpoint(ckpt, arch, config)
-    out.mkdir(parents=True, exist_ok=True)
-    log = _tee(log, out / "train.log")
     cpu_tuning.configure(config.mkl_avx2)
     configure_threads(config.num_threads)
     if data is None:
@@ -73,8 +81,10 @@ def train(
     if len(data.classes) != config.network.num_classes:
         raise ConfigError(
             f"network.num_classes: {config.network.num_classes}, but {data.source} has "
-            f"{len(data.classes)} classes"
+            f"{len(data.classes)} classes (set -o network.num_classes={len(data.classes)})"
         )
+    out.mkdir(parents=True, exist_ok=True)
+    log = _tee(log, out / "train.log")
     n_test = 0 if data.test_y is None else len(data.test_y)
     log(f"architecture {arch.key()}: {arch.to_json()}")
     log(f"{data.source}: train {len(data.train_y)}, test {n_test} images")
@@ -133,10 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command to the CLI's subparsers."""
     p = subparsers.add_parser("train", help="final training of one architecture (resumable)")
     add_config_args(p)

@@ -1,4 +1,5 @@
-"""The pretrained models: manifest, ensemble, inference and export, teacher targets.
+"""The pretrained models: manifest, ensemble, inference and export, teacher targets, and the
+pipeline that trains and publishes them (plan, build, publish, status).
 
 Names are imported on first use (PEP 562), so registering the CLI's commands does not load
 Paddle.
@@ -20,6 +21,15 @@ _FROM = {
     "export_ensemble": "inference",
     "load_exported": "inference",
     "compute_targets": "teacher_targets",
+    "ModelPlan": "plan",
+    "Plan": "plan",
+    "PublishPlan": "plan",
+    "StagePlan": "plan",
+    "load_plan": "plan",
+    "ModelOutcome": "build",
+    "build": "build",
+    "publish": "publish",
+    "status_lines": "status",
 }
 __all__ = sorted(_FROM)
 

@@ -2,14 +2,14 @@
 
 ``autodl-design ensemble`` measures every model and their averaged-softmax ensemble on a test
 split (the bundled 10,000-image CIFAR-10 test set by default); with ``--write-manifest`` those
-measurements become the manifest's accuracy figures. Paddle is imported inside the commands,
-so registering them keeps ``autodl-design --help`` fast.
+measurements become the manifest's accuracy figures, and the table in the manifest folder's
+``README.md`` / ``README_cn.md`` is rewritten from them; nothing outside that folder is written.
+Paddle is imported inside the commands, so registering them keeps ``autodl-design --help`` fast.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +18,17 @@ from autodl_design.config import INFERENCE_ENGINES, TTA_MODES
 
 if TYPE_CHECKING:
     pass
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (0 threads, images per batch or images make no sense)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
@@ -36,7 +47,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         resolve_manifest,
         write_manifest,
     )
-    from autodl_design.zoo.table import update_readme
+    from autodl_design.zoo.table import update_tables
 
     _cpu(args)
     path = resolve_manifest(args.manifest)
@@ -100,10 +111,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         }
         write_manifest(path, manifest)
         print(f"wrote the measured accuracies to {path}")
-        root = path.resolve().parent
-        for readme in (root / "README.md", root.parent / "README.md", root.parent / "README_cn.md"):
-            if update_readme(readme, manifest):
-                print(f"updated the table in {readme}")
+        # Only the manifest's own folder is written: its pages' tables, never pages elsewhere.
+        for page in update_tables(path.resolve().parent, manifest):
+            print(f"updated the table in {page}")
     return 0
 
 
@@ -133,10 +143,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``autodl-design export``: the ensemble as one static model, checked after reloading."""
+    from autodl_design.fileio import check_output_dir
     from autodl_design.zoo.ensemble import load_ensemble
     from autodl_design.zoo.inference import export_ensemble, load_exported
     from autodl_design.zoo.manifest import resolve_manifest
 
+    check_output_dir(args.output)  # before the models load, so a bad path costs nothing
     ensemble = load_ensemble(resolve_manifest(args.manifest))
     ensemble.tta = args.tta
     out = export_ensemble(ensemble, args.output)
@@ -170,8 +182,8 @@ def _cpu(args: argparse.Namespace) -> None:
 def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
     if manifest:
         p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
-    p.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU math threads (default 1)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass")
     p.add_argument(
         "--engine",
         choices=INFERENCE_ENGINES,
@@ -186,22 +198,23 @@ def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
     )
 
 
-def register(
-    subparsers: argparse._SubParsersAction,
-    add_config_args: Callable[[argparse.ArgumentParser], None] | None = None,
-) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ensemble``, ``predict``, ``export`` and ``add-pretrained`` to the CLI."""
     p = subparsers.add_parser("ensemble", help="accuracy of the pretrained models and ensemble")
     _common(p)
     p.add_argument("--data", default="bundled", help="'bundled' (default), CIFAR-10 or folder")
-    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of N images")
+    p.add_argument("--limit", type=positive_int, help="evaluate a seeded random subset of N images")
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
         default="none",
         help="flip: also measure flip test-time augmentation (--write-manifest: always)",
     )
-    p.add_argument("--write-manifest", action="store_true", help="store the measured accuracies")
+    p.add_argument(
+        "--write-manifest",
+        action="store_true",
+        help="store the measured accuracies in the manifest (and its folder's README tables)",
+    )
     p.add_argument(
         "--cache",
         metavar="DIR",

@@ -18,6 +18,7 @@ import paddle
 import paddle.nn.functional as F
 
 from autodl_design.data import DataError, preprocess
+from autodl_design.data.errors import one_line
 from autodl_design.data.imaging import decode_image
 from autodl_design.fileio import write_text_atomic
 from autodl_design.nn.static_model import model_file, save_static
@@ -47,14 +48,21 @@ def load_images(paths: list[str | Path], image_size: int = 32, channels: int = 3
     """Decode image files to uint8 ``(N, image_size, image_size, channels)``.
 
     Any Pillow-readable mode and size is converted like the data package converts training
-    images. A missing or undecodable file raises :class:`DataError` naming it.
+    images. A missing, unreadable, undecodable or oversized file, or a directory, raises
+    :class:`DataError` naming it.
     """
     out = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
     for i, p in enumerate(paths):
         path = Path(p)
-        if not path.is_file():
-            raise DataError(f"image not found: {path}")
-        out[i] = decode_image(path.read_bytes(), str(path), image_size, channels)
+        if path.is_dir():
+            raise DataError(f"{path} is a directory, not an image file")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"image not found: {path}") from None
+        except OSError as e:
+            raise DataError(f"cannot read image {path}: {one_line(e)}") from None
+        out[i] = decode_image(data, str(path), image_size, channels)
     return out
 
 

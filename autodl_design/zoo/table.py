@@ -1,8 +1,10 @@
-"""The pretrained models' figures as a Markdown table, kept in READMEs between two markers.
+"""The pretrained models' figures as a Markdown table, kept in pages between two markers.
 
-``autodl-design ensemble --write-manifest`` rewrites the block in every README that has one, so
-the accuracies a reader sees are the measured ones from ``pretrained/manifest.yaml``, never
-typed::
+``autodl-design ensemble --write-manifest`` writes only into the manifest's own folder: besides
+``manifest.yaml`` it rewrites the marked block of that folder's ``README.md`` and
+``README_cn.md`` (those that exist and hold one), so the accuracies a reader sees there are the
+measured ones, never typed. No file outside that folder is touched: pages elsewhere (the
+project's top-level READMEs) link to these tables instead of holding a copy::
 
     <!-- pretrained-table lang=en -->
     (generated table)
@@ -34,7 +36,7 @@ _TEXT = {
         "none": "no models yet",
         "unmeasured": "not measured",
         "source": "Measured on {images:,} images ({test_set}) by "
-        "`autodl-design ensemble --write-manifest`; written from `pretrained/manifest.yaml`. "
+        "`autodl-design ensemble --write-manifest`; written from `manifest.yaml`. "
         "Test accuracy is plain prediction (one view per image, the headline figure); flip TTA "
         "averages each model's softmax over the image and its mirror (`--tta flip`, twice the "
         "cost).",
@@ -54,7 +56,7 @@ _TEXT = {
         "none": "尚无模型",
         "unmeasured": "未测",
         "source": "由 `autodl-design ensemble --write-manifest` 在 {images:,} 张图像（{test_set}）"
-        "上测得，从 `pretrained/manifest.yaml` 写入。测试精度为普通预测"
+        "上测得，从 `manifest.yaml` 写入。测试精度为普通预测"
         "（每张图像一个视图，即主指标）；"
         "翻转 TTA 把每个模型在原图与其水平镜像上的 softmax 取平均"
         "（`--tta flip`，耗时两倍）。",
@@ -112,6 +114,10 @@ def manifest_table(manifest: dict[str, Any], lang: str = "en") -> str:
     return table
 
 
+#: The pages of a manifest's folder that may hold the table, and the only ones ever rewritten.
+TABLE_PAGES = ("README.md", "README_cn.md")
+
+
 def update_readme(path: str | Path, manifest: dict[str, Any]) -> bool:
     """Rewrite every marked block of ``path`` with the table; False if it has none (or no file)."""
     path = Path(path)
@@ -121,6 +127,16 @@ def update_readme(path: str | Path, manifest: dict[str, Any]) -> bool:
         path, "pretrained-table", lambda attrs: manifest_table(manifest, attrs.get("lang", "en"))
     )
     return bool(count)
+
+
+def update_tables(folder: str | Path, manifest: dict[str, Any]) -> list[Path]:
+    """Rewrite the table in the pages of ``folder`` (the manifest's folder) that hold one.
+
+    Only ``folder/README.md`` and ``folder/README_cn.md`` are candidates; a missing page is not
+    created. Returns the pages that hold a table block.
+    """
+    pages = [Path(folder) / name for name in TABLE_PAGES]
+    return [page for page in pages if update_readme(page, manifest)]
 
 
 def _percent(accuracy: float | None) -> str:

@@ -7,6 +7,7 @@ training stage then reads (``-o distill.targets=T.npz``).
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from autodl_design.config import TTA_MODES
+from autodl_design.config.arguments import add_config_args
 from autodl_design.fileio import replace_atomic, write_text_atomic
 from autodl_design.train.distillation import TargetsError, TeacherTargets, array_digest
 
@@ -123,7 +125,7 @@ def cmd_teacher_targets(args: Any) -> int:
     return 0
 
 
-def register(subparsers: Any, add_config_args: Callable[[Any], None]) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``teacher-targets`` command to the CLI's subparsers."""
     p = subparsers.add_parser(
         "teacher-targets",

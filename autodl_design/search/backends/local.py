@@ -224,9 +224,10 @@ def worker_main() -> None:
         configure_threads(settings.evaluator.num_threads)
         load_data_cached(settings)
     except Exception as e:
-        conn.send_bytes(json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
+        _reply(conn, {"error": f"{type(e).__name__}: {e}"})
         return
-    conn.send_bytes(json.dumps({"ready": os.getpid()}).encode())
+    if not _reply(conn, {"ready": os.getpid()}):
+        return
     while True:
         try:
             request = json.loads(conn.recv_bytes())
@@ -237,7 +238,16 @@ def worker_main() -> None:
         except Exception as e:
             reply = {"error": f"{type(e).__name__}: {e}"}
         reply["task_id"] = request["task_id"]
-        try:
-            conn.send_bytes(json.dumps(reply).encode())
-        except OSError:  # the parent is gone
+        if not _reply(conn, reply):
             return
+
+
+def _reply(conn: Connection, message: dict) -> bool:
+    """Send ``message``; False when the parent has closed the connection (it stopped the
+    search or no longer needs this worker), which ends the worker quietly: a traceback there
+    would bury the parent's own one-line message."""
+    try:
+        conn.send_bytes(json.dumps(message).encode())
+    except OSError:  # BrokenPipeError, ConnectionResetError
+        return False
+    return True

@@ -25,6 +25,11 @@ def load_data_cached(settings: EvalSettings):
     return _DATA_CACHE[key]
 
 
+def drop_cached_data() -> None:
+    """Forget the cached data (the main process checked it but its workers train)."""
+    _DATA_CACHE.clear()
+
+
 def evaluate_json(arch_json: str, settings: EvalSettings) -> dict[str, Any]:
     """Train the architecture given in canonical JSON; returns the evaluator's record."""
     from autodl_design.search.evaluator import evaluate

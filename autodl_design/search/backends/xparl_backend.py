@@ -17,8 +17,10 @@ What a worker machine needs (``xparl connect --address HOST:PORT --cpu_num K``):
   protobuf and Paddle, before any of our code runs) and ``OMP_NUM_THREADS`` etc. set to the
   threads each job may use (read once when Paddle loads). ``scripts/start_cluster.sh`` and
   :mod:`autodl_design.search.backends.cluster` set them.
-* The data: ``data.source: bundled`` ships with the package, so every worker has it. Any other
-  source is a path that must exist, with the same content, on every worker machine.
+* The data: ``data.source: bundled`` ships with the package, so every worker has it.
+  ``cifar10`` is resolved on each worker, in the ``AUTODL_DESIGN_DATA`` of its ``xparl
+  connect`` environment (default ``~/.cache/autodl-design/datasets``). Any other source is a
+  path that must exist, with the same content, on every worker machine.
 
 Failures. Every wait is bounded by ``timeout_seconds``: getting an actor (a free CPU, the job's
 imports and data loading), and a call in flight. A call is also given up as soon as its job is

@@ -190,8 +190,13 @@ def test_checkpoint_from_before_a_config_key_existed_resumes(full_run, tmp_path)
 
 
 def test_class_count_must_match_the_network(data, tmp_path):
+    out = tmp_path / "run"
     with pytest.raises(ConfigError, match="num_classes"):
-        train(ARCH, tiny_config("network.num_classes=10"), tmp_path, data=data, log=quiet)
+        train(ARCH, tiny_config("network.num_classes=10"), out, data=data, log=quiet)
+    assert not out.exists()  # refused before the run directory or train.log is written
+    with pytest.raises(TrainingError, match="--stop-after-epochs: must be >= 1, got 0"):
+        train(ARCH, tiny_config(), out, stop_after_epochs=0, data=data, log=quiet)
+    assert not out.exists()
 
 
 def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):
@@ -211,16 +216,13 @@ def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):
 
 
 def test_config_file_and_validation():
+    # The one shipped training config: the first stage of pretrained/plan.yaml, whose later
+    # stages override it (tests/test_zoo_build.py).
     shipped = sorted((Path(__file__).parents[1] / "configs").glob("train*.yaml"))
-    assert {p.name for p in shipped} >= {
-        "train_cifar10.yaml",
-        "train_cifar10_w32.yaml",
-        "train_cifar10_w32c3.yaml",
-    }
-    for path in shipped:
-        config = load_config(TrainConfig, path)
-        assert config.data.source.endswith("cifar10-jpeg.tar.gz")
-        assert config.nesterov and config.label_smoothing > 0
+    assert [p.name for p in shipped] == ["train_cifar10.yaml"]
+    config = load_config(TrainConfig, shipped[0])
+    assert config.data.source == "cifar10"
+    assert config.nesterov and config.label_smoothing > 0
     with pytest.raises(ConfigError, match="label_smoothing"):
         tiny_config("label_smoothing=1.5")
     with pytest.raises(ConfigError, match="unknown config key 'epoch'"):
@@ -235,18 +237,12 @@ def test_image_folder_data_uses_all_train_and_the_test_split(tmp_path):
     assert len(loaded.test_y) == 8
 
 
-def add_config_args(p):
-    """The CLI's ``-c``/``-o`` arguments (as autodl_design.cli adds them)."""
-    p.add_argument("-c", "--config")
-    p.add_argument("-o", "--override", action="append", default=[])
-
-
 def test_train_command_stops_and_resumes(tmp_path, capsys):
     source = write_image_folder(tmp_path / "folder")
     arch_file = tmp_path / "best_architecture.json"
     arch_file.write_text(json.dumps({"architecture": ARCH.to_dict(), "key": ARCH.key()}))
     parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True), add_config_args)
+    register(parser.add_subparsers(dest="command", required=True))
     argv = ["train", "--arch", str(arch_file), "--output", str(tmp_path / "run")]
     argv += ["--data", str(source)] + [a for o in TINY for a in ("-o", o)]
     args = parser.parse_args(argv + ["--stop-after-epochs", "1"])

@@ -213,13 +213,32 @@ def run_cli(*argv):
     return args.func(args)
 
 
+def tree_snapshot(root):
+    """Every file under ``root`` with its bytes and mtime, to show what a command wrote."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
 def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     folder = built[0] / "folder"
-    readme = Path(manifest).parent / "README.md"
+    home = Path(manifest).parent
+    readme, readme_cn = home / "README.md", home / "README_cn.md"
     block = "<!-- pretrained-table lang={} -->\nSTALE-TABLE\n<!-- /pretrained-table -->\n"
-    readme.write_text("# Models\n\n" + block.format("en") + "\ntext\n\n" + block.format("cn"))
+    readme.write_text("# Models\n\n" + block.format("en") + "\ntext\n")
+    readme_cn.write_text("# 模型\n\n" + block.format("cn"))
+    # Pages outside the manifest's folder, even ones with a table block, are never written.
+    for name in ("README.md", "README_cn.md", "notes.md"):
+        (home.parent / name).write_text("# Project\n\n" + block.format("en"))
+    (home / "other.md").write_text(block.format("en"))
+
+    def outside():
+        return {p: v for p, v in tree_snapshot(home.parent).items() if home not in p.parents}
+
+    before, inside_before = outside(), set(home.rglob("*"))
     assert run_cli("ensemble", "--manifest", manifest, "--data", folder, "--write-manifest") == 0
     out = capsys.readouterr().out
+    assert outside() == before
+    assert set(home.rglob("*")) == inside_before  # no new file next to the manifest either
+    assert "STALE-TABLE" in (home / "other.md").read_text()  # only README.md / README_cn.md
     assert "alpha" in out and "beta" in out and "ensemble (2)" in out and "img/s" in out
     m = read_manifest(manifest)
     x, y = tiny_images(5, 2)
@@ -240,13 +259,17 @@ def test_ensemble_command_measures_and_writes_manifest(built, manifest, capsys):
     correct = m["check"]["correct"]
     assert m["check"]["images"] == 15 and set(correct) == {"alpha", "beta", "ensemble"}
     assert correct["ensemble"] == int((ensemble.predict(x) == y).sum())
-    # the READMEs' tables are rewritten from the measured manifest, the rest left alone
-    text = readme.read_text()
-    assert "STALE-TABLE" not in text and text.startswith("# Models\n") and "\ntext\n" in text
-    assert f"**{100 * expected:.2f}%**" in text and "ensemble of 2" in text and "2 个模型" in text
+    # the folder's tables are rewritten from the measured manifest, the rest left alone
+    text, text_cn = readme.read_text(), readme_cn.read_text()
+    assert "STALE-TABLE" not in text + text_cn
+    assert text.startswith("# Models\n") and text.endswith("\ntext\n")
+    assert f"**{100 * expected:.2f}%**" in text and "ensemble of 2" in text
+    assert text_cn.startswith("# 模型\n") and "2 个模型" in text_cn
     for e in m["models"]:
         assert f"| {e['name']} | `{e['architecture_key']}` |" in text
         assert f"{100 * e['test_accuracy']:.2f}%" in text
+    assert f"updated the table in {readme.resolve()}" in out
+    assert f"updated the table in {readme_cn.resolve()}" in out
 
 
 def test_ensemble_command_reuses_the_cached_probabilities_of_unchanged_models(
