@@ -117,7 +117,8 @@ def run_on_slots(
                 lost.setdefault(task.task_id, []).append(lost_reason)
                 work.put((task, attempt + 1))
             else:
-                log(f"{lost_reason}; candidate {task.task_id} failed after {attempt} attempts")
+                tries = f"{attempt} attempts" if attempt > 1 else "1 attempt"
+                log(f"{lost_reason}; candidate {task.task_id} failed after {tries}")
                 outstanding -= 1
                 record = failure_record(task.arch_json, lost_reason, attempt)
                 yield task, _with_retries(record, attempt, lost.get(task.task_id))
