@@ -395,3 +395,16 @@ def test_demo_classifies_bundled_test_images(tmp_path, capsys):
         assert lines[-1].startswith("ensemble: ") and lines[-1].endswith("/5 correct")
     assert demo.main(["--manifest", str(tmp_path / "none.yaml")]) == 1
     assert "manifest not found" in capsys.readouterr().err
+
+
+def test_default_manifest_is_the_checkouts_from_any_directory(tmp_path, monkeypatch):
+    # `autodl-design predict img.png` run outside the checkout uses the bundled models.
+    from autodl_design.zoo.manifest import resolve_manifest
+
+    monkeypatch.chdir(tmp_path)
+    found = resolve_manifest()
+    assert found == Path(__file__).resolve().parents[1] / "pretrained" / "manifest.yaml"
+    assert found.is_file()
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "manifest.yaml").write_text("")
+    assert resolve_manifest() == Path("pretrained/manifest.yaml")  # the working directory's first

@@ -44,7 +44,7 @@ def resolve_manifest(path: str | Path | None = None) -> Path:
     if path is not None:
         return Path(path)
     local = Path(DEFAULT_MANIFEST)
-    checkout = Path(__file__).resolve().parent.parent / DEFAULT_MANIFEST
+    checkout = Path(__file__).resolve().parents[2] / DEFAULT_MANIFEST  # autodl_design/zoo/..
     return local if local.exists() or not checkout.exists() else checkout
 
 
