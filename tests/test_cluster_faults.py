@@ -91,8 +91,9 @@ def _evaluations(path):
 
 def test_search_ends_in_one_line_when_the_worker_daemon_dies(cluster, tmp_path):
     """kill -9 of the cluster's only worker daemon mid-search: the search ends within the bound
-    (3 x timeout_seconds), with one error line, the finished candidates kept and none of the
-    lost ones recorded (so --resume trains them), and no traceback or PARL chatter."""
+    (3 x timeout_seconds), with one error line, the finished candidates kept, the lost ones either
+    not recorded or recorded failed (--resume trains both again), and no traceback or PARL
+    chatter."""
     out_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "autodl_design.cli", "search", "--no-progress"]
     cmd += ["--cluster", cluster.address, "--workers", "2", "--output", str(out_dir)]
@@ -125,6 +126,9 @@ def test_search_ends_in_one_line_when_the_worker_daemon_dies(cluster, tmp_path):
     assert last.startswith("autodl-design: error: the xparl cluster at") and "no CPU" in last
     assert not [c for c in PARL_CHATTER if c in stdout + stderr], (stdout + stderr)[-3000:]
     ours = [line for line in stderr.splitlines() if line.startswith("xparl: ")]
-    assert all("retrying candidate u" in line for line in ours), ours
+    # A retry can itself land on a job of the dead daemon before the master drops it (a race of
+    # a few seconds): that candidate is then recorded failed, which --resume trains again.
+    assert ours and all("retrying candidate u" in line or "failed after" in line for line in ours)
     evals = _evaluations(out_dir / "history.jsonl")
-    assert len(evals) >= 3 and all(e["record"]["status"] == "ok" for e in evals)
+    assert len(evals) >= 3 and all(e["record"]["status"] in ("ok", "failed") for e in evals)
+    assert [e for e in evals if e["record"]["status"] == "ok"], "the first batch is kept"
