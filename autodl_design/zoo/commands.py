@@ -33,47 +33,26 @@ def positive_int(text: str) -> int:
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     """``autodl-design ensemble``: per-model and ensemble accuracy and speed on a test split."""
-    from autodl_design.data import load_test_set
-    from autodl_design.zoo.ensemble import load_ensemble
-    from autodl_design.zoo.evaluation import (
-        CHECK_IMAGES,
-        check_slice_counts,
-        evaluate_ensemble,
-        seeded_subset,
-    )
-    from autodl_design.zoo.manifest import (
-        PretrainedError,
-        read_manifest,
-        resolve_manifest,
-        write_manifest,
-    )
-    from autodl_design.zoo.table import update_tables
+    import sys
+
+    from autodl_design.zoo.manifest import resolve_manifest
+    from autodl_design.zoo.measure import measure
 
     _cpu(args)
-    path = resolve_manifest(args.manifest)
-    ensemble = load_ensemble(path)
-    ensemble.engine = args.engine
-    x, y, classes = load_test_set(
-        args.data, image_size=ensemble.image_size, channels=ensemble.channels
+    done = measure(
+        resolve_manifest(args.manifest),
+        args.data,
+        engine=args.engine,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        flip=args.tta == "flip",
+        write=args.write_manifest,
+        cache_dir=args.cache,
+        # a line per member on stderr as it is done, so the table on stdout stays clean
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    if classes != ensemble.classes:
-        raise PretrainedError(f"{args.data}: classes {classes} differ from the manifest's")
-    n_all = len(y)
-    check = check_slice_counts(ensemble, x, y) if args.write_manifest else None
-    keep = seeded_subset(n_all, args.limit)
-    x, y = x[keep], y[keep]
-    test_set = f"{args.data} test split"
-    if len(y) < n_all:
-        test_set += f" (seeded subset of {len(y)} of {n_all})"
-    # The manifest keeps both figures: plain (the headline) and with flip TTA.
-    flip = args.tta == "flip" or args.write_manifest
-    cache = None
-    if args.cache:
-        from autodl_design.zoo.prob_cache import ProbabilityCache
-
-        cache = ProbabilityCache(args.cache)
-    result = evaluate_ensemble(ensemble, x, y, args.batch_size, flip=flip, cache=cache)
-    print(f"{len(y)} images: {test_set}")
+    result, flip = done.result, done.flip
+    print(f"{result['images']} images: {done.test_set}")
     label = f"ensemble ({len(result['models'])})"
     rows = [*result["models"], {"name": label, **result["ensemble"]}]
     flip_head = f" {'flip TTA':>9}" if flip else ""
@@ -82,38 +61,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         flip_col = f" {m['accuracy_flip']:>9.4f}" if flip else ""
         speed = "cached" if m["img_per_s"] is None else f"{m['img_per_s']:.1f}"
         print(f"{m['name']:<20} {m['accuracy']:>9.4f}{flip_col} {speed:>8}")
-    if cache is not None:
-        print(f"probability cache {cache.folder}: {cache.hits} read back, {cache.misses} computed")
-    e = result["ensemble"]
-    if args.write_manifest:
-        manifest = read_manifest(path)
-        measured = {m["name"]: m for m in result["models"]}
-        for entry in manifest["models"]:
-            entry.update(
-                test_accuracy=measured[entry["name"]]["accuracy"],
-                test_accuracy_flip_tta=measured[entry["name"]]["accuracy_flip"],
-                test_set=test_set,
-                test_images=len(y),
-            )
-        manifest["ensemble"] = {
-            "members": list(ensemble.names),
-            "rule": "argmax of the mean of the members' softmax",
-            "test_accuracy": e["accuracy"],
-            "test_accuracy_flip_tta": e["accuracy_flip"],
-            "test_set": test_set,
-            "test_images": len(y),
-        }
-        manifest["check"] = {
-            "data": args.data,
-            "images": min(CHECK_IMAGES, n_all),
-            "subset": "seeded permutation (numpy default_rng(0)) of the test split, first N",
-            "correct": check,
-        }
-        write_manifest(path, manifest)
-        print(f"wrote the measured accuracies to {path}")
-        # Only the manifest's own folder is written: its pages' tables, never pages elsewhere.
-        for page in update_tables(path.resolve().parent, manifest):
-            print(f"updated the table in {page}")
+    if done.cache is not None:
+        c = done.cache
+        print(f"probability cache {c.folder}: {c.hits} read back, {c.misses} computed")
     return 0
 
 

@@ -4,13 +4,12 @@
 Why under a lock: two queues may finish a model at the same time, and the manifest is read,
 changed and written whole by both steps; the lock also makes the "bundle full" count and the
 addition one step, so two queues can never add a seventh model between them. The ensemble is
-re-measured by the ``ensemble`` command itself (the same options and defaults), with the plan's
-probability cache so that only the new member's probabilities are computed.
+re-measured by the ``ensemble`` command's own code (:func:`autodl_design.zoo.measure.measure`),
+with the plan's probability cache so that only the new member's probabilities are computed.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,11 +82,13 @@ def refresh_ensemble(policy: PublishPlan, log: Callable[[str], None] = print) ->
 
 def measure_ensemble(policy: PublishPlan, log: Callable[[str], None] = print) -> None:
     """``autodl-design ensemble --write-manifest`` on the plan's manifest, data and cache."""
-    from autodl_design.zoo import commands
+    from autodl_design.zoo.measure import measure
 
-    parser = argparse.ArgumentParser(prog="autodl-design")
-    commands.register(parser.add_subparsers())
-    argv = ["ensemble", "--manifest", str(policy.manifest), "--data", policy.ensemble_data]
-    args = parser.parse_args([*argv, "--write-manifest", "--cache", policy.cache])
-    log(f"measuring the ensemble: autodl-design {' '.join(argv)} --write-manifest")
-    args.func(args)
+    log(f"measuring the ensemble of {policy.manifest} on {policy.ensemble_data}")
+    measure(
+        Path(policy.manifest),
+        policy.ensemble_data,
+        write=True,
+        cache_dir=str(policy.cache),
+        log=log,
+    )
