@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_config_args"]
+__all__ = ["add_config_args", "positive_int"]
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -23,3 +23,14 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one config value, e.g. -o controller.lr=0.01 (repeatable)",
     )
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (0 threads, images per batch or images make no sense)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

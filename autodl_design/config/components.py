@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from autodl_design.config.io import (
-    check,
-)
+from autodl_design.config.io import ConfigError, check
 
 __all__ = [
     "INFERENCE_ENGINES",
@@ -154,6 +152,15 @@ class NetworkConfig:
         check(self.leaky_slope >= 0, "leaky_slope", "must be >= 0")
         check(0 < self.bn_momentum < 1, "bn_momentum", "must be in (0, 1)")
         check(self.bn_epsilon > 0, "bn_epsilon", "must be > 0")
+
+    def check_class_count(self, found: int, source: str) -> None:
+        """ConfigError unless the data of ``source`` has ``num_classes`` classes (``found``):
+        caught before anything trains, a mismatch would fail every candidate or step."""
+        if found != self.num_classes:
+            raise ConfigError(
+                f"network.num_classes: {self.num_classes}, but {source} has {found} classes "
+                f"(set -o network.num_classes={found})"
+            )
 
 
 @dataclass

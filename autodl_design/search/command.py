@@ -8,8 +8,8 @@ import signal
 from collections.abc import Iterator
 
 from autodl_design import cpu_tuning
-from autodl_design.config import ConfigError, SearchConfig, load_config
-from autodl_design.config.arguments import add_config_args
+from autodl_design.config import SearchConfig, load_config
+from autodl_design.config.arguments import add_config_args, positive_int
 
 __all__ = ["cmd_search", "register", "search_overrides"]
 
@@ -25,9 +25,6 @@ def search_overrides(args: argparse.Namespace) -> list[str]:
         extra.append(f"output_dir={args.output}")
     if args.data:
         extra.append(f"data.source={args.data}")
-    # `is not None`, not truthiness: --workers 0 must be refused, not read as "not given".
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
     if args.cluster:
         extra += ["execution.backend=xparl", f"execution.cluster={args.cluster}"]
         if args.workers is not None:
@@ -104,7 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a CIFAR-10 release or image folder",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in the output dir")
-    p.add_argument("--workers", type=int, help="train K candidates at once in local processes")
+    p.add_argument(
+        "--workers", type=positive_int, help="train K candidates at once in local processes"
+    )
     p.add_argument("--cluster", metavar="HOST:PORT", help="train candidates on an xparl cluster")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)

@@ -81,13 +81,11 @@ def check_data(config: SearchConfig) -> None:
         return
     settings = _settings(config)
     data = load_data_cached(settings)
-    expected = config.network.num_classes
-    if data.num_classes != expected:
+    try:
+        config.network.check_class_count(data.num_classes, data_config.source)
+    except ConfigError:
         drop_cached_data()
-        raise ConfigError(
-            f"network.num_classes: {expected}, but {data_config.source} has "
-            f"{data.num_classes} classes (set -o network.num_classes={data.num_classes})"
-        )
+        raise
     if config.execution.backend != "serial":
         drop_cached_data()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autodl_design import cpu_tuning
-from autodl_design.config import ConfigError, from_dict, load_config, to_yaml
+from autodl_design.config import from_dict, load_config, to_yaml
 from autodl_design.config.arguments import add_config_args
 from autodl_design.fileio import check_output_dir
 from autodl_design.space import Architecture, load_architecture
@@ -78,11 +78,7 @@ def train(
     if data is None:
         log(f"loading {config.data.source} ...")
         data = load_train_data(config)
-    if len(data.classes) != config.network.num_classes:
-        raise ConfigError(
-            f"network.num_classes: {config.network.num_classes}, but {data.source} has "
-            f"{len(data.classes)} classes (set -o network.num_classes={len(data.classes)})"
-        )
+    config.network.check_class_count(len(data.classes), data.source)
     out.mkdir(parents=True, exist_ok=True)
     log = _tee(log, out / "train.log")
     n_test = 0 if data.test_y is None else len(data.test_y)

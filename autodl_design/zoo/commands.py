@@ -15,20 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autodl_design.config import INFERENCE_ENGINES, TTA_MODES
+from autodl_design.config.arguments import positive_int
 
 if TYPE_CHECKING:
     pass
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (0 threads, images per batch or images make no sense)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
