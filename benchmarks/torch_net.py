@@ -37,10 +37,19 @@ def conv2d(
     return nn.Conv2d(c_in, c_out, (kh, kw), stride, padding, dilation, bias=False)
 
 
+def activation(cfg: NetworkConfig) -> nn.Module:
+    """As ``ops.activation``."""
+    if cfg.activation == "gelu":
+        return nn.GELU()
+    return nn.ReLU() if cfg.activation == "relu" else nn.LeakyReLU(cfg.leaky_slope)
+
+
 def bn_relu(channels: int, cfg: NetworkConfig) -> nn.Sequential:
-    """BN then LeakyReLU, as ``ops.bn_relu`` (momentum converted to PyTorch's convention)."""
+    """BN then the activation, as ``ops.bn_relu`` (momentum converted to PyTorch's convention;
+    a fixed scale, ``cfg.bn_scale`` false, is not trainable)."""
     bn = nn.BatchNorm2d(channels, eps=cfg.bn_epsilon, momentum=1.0 - cfg.bn_momentum)
-    return nn.Sequential(bn, nn.LeakyReLU(cfg.leaky_slope))
+    bn.weight.requires_grad = cfg.bn_scale
+    return nn.Sequential(bn, activation(cfg))
 
 
 OpFactory = Callable[[int, int, NetworkConfig], nn.Module]
@@ -151,9 +160,72 @@ class Network(nn.Module):
         return self.fc(self.dropout(h))
 
 
-def build_network(arch: Architecture, cfg: NetworkConfig, in_channels: int = 3) -> Network:
-    """PyTorch twin of ``autodl_design.nn.network.build_network``."""
+class WideCell(nn.Module):
+    """Twin of ``wide.WideCell``."""
+
+    def __init__(self, cell: Cell, width: int, cfg: NetworkConfig, add_input: bool = True):
+        super().__init__()
+        self.add_input = add_input
+        self._preds = [cell.predecessors(j) for j in range(cell.n_nodes)]
+        self._sinks = cell.sinks()
+        self.node_acts = nn.ModuleList(
+            [bn_relu(width, cfg) if p else nn.Identity() for p in self._preds]
+        )
+        self.node_ops = nn.ModuleList([OPS[OP_NAMES[op]](width, 1, cfg) for op in cell.ops])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs: list[torch.Tensor] = []
+        for j, preds in enumerate(self._preds):
+            z = self.node_acts[j](sum(outs[i] for i in preds)) if preds else x
+            outs.append(self.node_ops[j](z))
+        ends = [outs[j] for j in self._sinks]
+        return sum([x, *ends] if self.add_input else ends)
+
+
+class WideGroup(nn.Module):
+    """Twin of ``wide._Group``."""
+
+    def __init__(self, c_in: int, width: int, cell: Cell, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.entry = nn.Sequential(conv2d(c_in, width, 3), nn.MaxPool2d(2), bn_relu(width, cfg))
+        self.cell = WideCell(cell, width, cfg)
+        self.out_act = bn_relu(width, cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_act(self.cell(self.entry(x)))
+
+
+class WideNetwork(nn.Module):
+    """Twin of ``wide.WideNetwork`` (the stem's weights fixed, as there)."""
+
+    def __init__(self, arch: Architecture, cfg: NetworkConfig, in_channels: int = 3) -> None:
+        super().__init__()
+        c_stem = 2 * in_channels * 4
+        self.stem = nn.Conv2d(in_channels, c_stem, 2)
+        self.stem.weight.requires_grad = False
+        self.stem_act = activation(cfg)
+        widths = [c_stem, *cfg.widths]
+        self.groups = nn.ModuleList(
+            [WideGroup(a, b, arch.normal, cfg) for a, b in zip(widths, widths[1:], strict=False)]
+        )
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(widths[-1], cfg.num_classes, bias=False)
+        self.scale = cfg.logit_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem_act(self.stem(x))
+        for group in self.groups:
+            h = group(h)
+        return self.fc(self.pool(h).flatten(1)) * self.scale
+
+
+def build_network(arch: Architecture, cfg: NetworkConfig, in_channels: int = 3) -> nn.Module:
+    """PyTorch twin of ``autodl_design.nn.network.build_network`` (frames cells and wide)."""
     arch.validate()
+    if cfg.frame == "wide":
+        return WideNetwork(arch, cfg, in_channels)
+    if cfg.frame != "cells":
+        raise ValueError(f"no PyTorch twin of the {cfg.frame!r} frame")
     return Network(arch, cfg, in_channels)
 
 

@@ -2,7 +2,8 @@
 
     python benchmarks/train_throughput.py [--threads 1 2] [--reps 5] [--steps 20] [--nets ...]
 
-Networks: a ResNet-20 (``benchmarks/resnet20.py``) and three fixed searched architectures
+Networks: a ResNet-20 (``benchmarks/resnet20.py``), m1 and m2 in the wide frame of
+``configs/train_wide.yaml`` (``m1-wide``, ``m2-wide``), and three fixed searched architectures
 (conv-heavy, pool-heavy, dense-edge) at the quick setting (width 16, 5 nodes, 1 cell per stage)
 and the CPU setting (10 nodes). The PyTorch twins (``benchmarks/torch_net.py``) have the same
 layers; a check builds both, copies the Paddle weights over and compares logits and parameter
@@ -46,7 +47,9 @@ ARCHS = {
     "pool_n10": '{"normal":{"edges":[[0,6],[0,7],[0,8],[1,4],[2,5],[2,7],[3,4],[5,6],[5,9]],"ops":["max_pool5x5","conv1x1","max_pool5x5","max_pool3x3","max_pool5x5","max_pool5x5","max_pool5x5","avg_pool3x3","max_pool5x5","avg_pool5x5"]},"reduction":{"edges":[[0,3],[1,3],[1,9],[2,3],[2,4],[2,8],[3,6],[3,7],[3,8],[3,9],[4,6],[4,8],[5,8],[5,9],[6,8],[7,8]],"ops":["max_pool5x5","avg_pool5x5","avg_pool3x3","avg_pool3x3","max_pool3x3","max_pool3x3","max_pool3x3","max_pool5x5","max_pool5x5","max_pool3x3"]}}',  # noqa: E501
     "dense_n10": '{"normal":{"edges":[[0,1],[0,2],[0,3],[0,4],[0,5],[0,6],[0,7],[0,8],[0,9],[1,3],[1,4],[1,5],[1,6],[1,7],[1,8],[1,9],[2,3],[2,4],[2,5],[2,6],[2,7],[2,8],[2,9],[3,4],[3,5],[3,6],[3,7],[3,8],[3,9],[4,5],[4,6],[4,7],[4,8],[4,9],[5,6],[5,7],[5,8],[5,9],[6,7],[6,9],[7,8],[7,9],[8,9]],"ops":["max_pool3x3","avg_pool3x3","conv1x3_3x1","max_pool3x3","conv5x5","max_pool3x3","conv5x5","conv3x3","max_pool5x5","conv1x5_5x1"]},"reduction":{"edges":[[0,1],[0,2],[0,3],[0,4],[0,5],[0,6],[0,7],[0,8],[0,9],[1,2],[1,3],[1,4],[1,6],[1,7],[1,8],[1,9],[2,3],[2,4],[2,5],[2,6],[2,7],[2,8],[2,9],[3,4],[3,5],[3,6],[3,7],[3,8],[3,9],[4,5],[4,6],[4,7],[4,8],[5,6],[5,7],[5,8],[6,7],[6,8],[6,9],[7,8],[7,9],[8,9]],"ops":["dil_conv3x3","dil_conv3x3","max_pool3x3","conv1x5_5x1","conv5x5","conv5x5","max_pool5x5","conv5x5","conv5x5","dil_conv3x3"]}}',  # noqa: E501
 }
-NETS = ("resnet20", *ARCHS)
+# Searched cells in the wide frame of configs/train_wide.yaml (issue #62's recipe).
+WIDE = {"m1-wide": "pretrained/archs/m1.json", "m2-wide": "pretrained/archs/m2.json"}
+NETS = ("resnet20", *ARCHS, *WIDE)
 WORKERS = ("paddle-default", "paddle", "torch")
 
 
@@ -71,6 +74,18 @@ def build(framework: str, name: str):
         make, resnet = build_network, torch_resnet20
     if name == "resnet20":
         return resnet()
+    if name in WIDE:
+        from autodl_design.config import load_config
+        from autodl_design.space import load_architecture
+        from autodl_design.train.config import TrainConfig
+
+        cfg = load_config(TrainConfig, str(HERE.parent / "configs" / "train_wide.yaml")).network
+        net = make(load_architecture(HERE.parent / WIDE[name]), cfg)
+        if framework == "paddle":
+            from autodl_design.nn.network import fit_to_data
+
+            fit_to_data(net, synthetic(500)[0])
+        return net
     return make(Architecture.from_json(ARCHS[name]), NetworkConfig(width=16, cells_per_stage=1))
 
 

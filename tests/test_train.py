@@ -216,13 +216,16 @@ def test_load_architecture_accepts_bare_search_result_and_inline(tmp_path):
 
 
 def test_config_file_and_validation():
-    # The one shipped training config: the first stage of pretrained/plan.yaml, whose later
-    # stages override it (tests/test_zoo_build.py).
+    # The shipped training configs: the first stage of pretrained/plan.yaml, whose later
+    # stages override it (tests/test_zoo_build.py), and the fast recipe that extends it.
     shipped = sorted((Path(__file__).parents[1] / "configs").glob("train*.yaml"))
-    assert [p.name for p in shipped] == ["train_cifar10.yaml"]
+    assert [p.name for p in shipped] == ["train_cifar10.yaml", "train_wide.yaml"]
     config = load_config(TrainConfig, shipped[0])
     assert config.data.source == "cifar10"
     assert config.nesterov and config.label_smoothing > 0
+    fast = load_config(TrainConfig, shipped[1])
+    assert fast.network.frame == "wide" and fast.lr_schedule == "triangle"
+    assert fast.data.source == "cifar10" and fast.data.flip == "alternating"
     with pytest.raises(ConfigError, match="label_smoothing"):
         tiny_config("label_smoothing=1.5")
     with pytest.raises(ConfigError, match="unknown config key 'epoch'"):

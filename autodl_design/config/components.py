@@ -92,7 +92,11 @@ class DataConfig:
     When the source has no validation split, ``val_fraction`` of the training images (stratified,
     seeded) become the validation split. ``augment``: pad 4 + random crop + horizontal flip of
     each training image; ``cutout`` (needs ``augment``): the side of a square, centred at random,
-    zeroed in each training image after standardisation (Cutout; 0: none).
+    zeroed in each training image after standardisation (Cutout; 0: none). ``translate``: the
+    padding of the random crop (pixels each side; ``pad_mode`` ``zero`` or ``reflect``);
+    ``flip``: ``random`` mirrors each image with probability 1/2 per epoch, ``alternating``
+    mirrors a fixed random half of the images in even epochs and the other half in odd ones
+    (airbench's scheme: every image is seen both ways in every two epochs; final training only).
     """
 
     source: str = "bundled"
@@ -104,10 +108,14 @@ class DataConfig:
     channels: int = 3
     augment: bool = True
     cutout: int = 0
+    translate: int = 4
+    pad_mode: Literal["zero", "reflect"] = "zero"
+    flip: Literal["random", "alternating"] = "random"
     seed: int = 0
 
     def validate(self) -> None:
         check(bool(self.source), "source", "must not be empty")
+        check(self.translate >= 0, "translate", "must be >= 0")
         check(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
         for key in ("max_train_per_class", "max_val_per_class"):
             value = getattr(self, key)
@@ -128,6 +136,17 @@ class NetworkConfig:
     to ``width // node_ratio`` channels (of the cell's width). ``residual`` adds the cell input
     to the cell output (through a stride-2 1x1 conv where the shape changes), which deeper
     final-training networks need; the search's shallow networks leave it off.
+
+    ``frame``: ``"cells"`` is the frame above; ``"wide"`` is the CPU-efficient frame of
+    :mod:`autodl_design.nn.wide` (a whitened 2x2 stem, then per width in ``widths``: conv 3x3 ->
+    max-pool 2 -> BN-act -> the *normal* cell at full width -> BN-act; global max-pool, a
+    bias-free linear head times ``logit_scale``; ``stages``, ``cells_per_stage``,
+    ``node_ratio``, ``residual`` and ``dropout`` belong to ``"cells"`` only); ``"resnet"`` is a
+    pre-activation ResNet whose blocks are the normal cell (:mod:`autodl_design.nn.resnet`;
+    ``width``, ``stages``, ``cells_per_stage``). ``activation``:
+    ``leaky_relu`` (slope ``leaky_slope``), ``relu`` or ``gelu``. ``bn_scale``: false fixes
+    every BN's scale at 1 (only its bias trains). ``identity_init``: each conv's first
+    ``c_in`` filters start as the identity (Dirac) map.
     """
 
     width: int = 16
@@ -140,6 +159,12 @@ class NetworkConfig:
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-3
     residual: bool = False
+    frame: Literal["cells", "wide", "resnet"] = "cells"
+    widths: list[int] = field(default_factory=lambda: [32, 128, 128])
+    activation: Literal["leaky_relu", "relu", "gelu"] = "leaky_relu"
+    bn_scale: bool = True
+    identity_init: bool = False
+    logit_scale: float = 1.0
 
     def validate(self) -> None:
         check(self.width >= 4, "width", "must be >= 4")
@@ -152,6 +177,9 @@ class NetworkConfig:
         check(self.leaky_slope >= 0, "leaky_slope", "must be >= 0")
         check(0 < self.bn_momentum < 1, "bn_momentum", "must be in (0, 1)")
         check(self.bn_epsilon > 0, "bn_epsilon", "must be > 0")
+        ok = len(self.widths) >= 1 and all(isinstance(w, int) and w >= 4 for w in self.widths)
+        check(ok, "widths", "must be a non-empty list of ints >= 4")
+        check(self.logit_scale > 0, "logit_scale", "must be > 0")
 
     def check_class_count(self, found: int, source: str) -> None:
         """ConfigError unless the data of ``source`` has ``num_classes`` classes (``found``):

@@ -8,9 +8,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def pad_crop_flip(
-    x: np.ndarray, top: np.ndarray, left: np.ndarray, flip: np.ndarray, pad: int = 4
+    x: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    flip: np.ndarray,
+    pad: int = 4,
+    mode: str = "zero",
 ) -> np.ndarray:
-    """Zero-pad every image by ``pad``, crop back to its size at ``(top, left)``, then mirror.
+    """Pad every image by ``pad`` (``mode`` ``zero`` or ``reflect``), crop back to its size at
+    ``(top, left)``, then mirror.
 
     ``x``: ``(B, H, W, C)`` (any dtype); ``top``/``left``: ``(B,)`` ints in ``[0, 2 * pad]``
     (``pad`` means no shift); ``flip``: ``(B,)`` bool, mirrors left-right after the crop.
@@ -18,7 +24,8 @@ def pad_crop_flip(
     so the NCHW conversion that follows is a cheap contiguous copy).
     """
     b, h, w, _ = x.shape
-    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    width = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+    padded = np.pad(x, width, mode="reflect") if mode == "reflect" else np.pad(x, width)
     # Every possible crop as a strided view (B, 2p+1, 2p+1, C, H, W): picking one per image is
     # a block copy, several times faster than gathering single pixels.
     windows = sliding_window_view(padded, (h, w), axis=(1, 2))
@@ -27,13 +34,20 @@ def pad_crop_flip(
     return out
 
 
-def random_crop_flip(x: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
-    """:func:`pad_crop_flip` with uniform offsets in ``[0, 2 * pad]`` and a fair-coin flip."""
+def random_crop_flip(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    pad: int = 4,
+    mode: str = "zero",
+    flip: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`pad_crop_flip` with uniform offsets in ``[0, 2 * pad]`` and a fair-coin flip
+    (or the given ``(B,)`` bool ``flip``)."""
     b = len(x)
     top = rng.integers(0, 2 * pad + 1, size=b)
     left = rng.integers(0, 2 * pad + 1, size=b)
-    flip = rng.random(b) < 0.5
-    return pad_crop_flip(x, top, left, flip, pad)
+    coin = rng.random(b) < 0.5  # drawn either way, so the other draws do not shift
+    return pad_crop_flip(x, top, left, coin if flip is None else flip, pad, mode)
 
 
 def cutout(x: np.ndarray, top: np.ndarray, left: np.ndarray, size: int) -> np.ndarray:

@@ -25,6 +25,8 @@ def iterate_batches(
     drop_last: bool = False,
     pad: int = 4,
     cutout: int = 0,
+    pad_mode: str = "zero",
+    flips: np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(images, labels)`` batches: ``(B, C, H, W)`` float32 and ``(B,)`` int64.
 
@@ -34,6 +36,8 @@ def iterate_batches(
     then standardised per image (see :func:`~autodl_design.data.normalize.standardize`), and with
     ``augment`` and ``cutout`` > 0 a ``cutout x cutout`` square centred uniformly at random is
     set to zero (the image's mean). The last short batch is kept unless ``drop_last``.
+    ``pad_mode``: ``zero`` or ``reflect`` padding; ``flips``: ``(N,)`` bool, which images of
+    ``x`` are mirrored (in place of the fair coin).
     """
     if x.ndim != 4 or x.dtype != np.uint8:
         raise ValueError(f"x must be (N, H, W, C) uint8, got {x.shape} {x.dtype}")
@@ -49,7 +53,8 @@ def iterate_batches(
         idx = order[start : start + batch_size]
         images = x[idx]
         if augment:
-            images = random_crop_flip(images, rng, pad)
+            flip = None if flips is None else flips[idx]
+            images = random_crop_flip(images, rng, pad, pad_mode, flip)
         images = preprocess(images)
         if augment and cutout:
             images = random_cutout(images, rng, cutout)

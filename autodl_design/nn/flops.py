@@ -21,7 +21,10 @@ from paddle import nn
 
 def count_params(net: nn.Layer) -> int:
     """Number of trainable scalars in ``net``."""
-    return int(sum(p.numel().item() for p in net.parameters() if not p.stop_gradient))
+    from autodl_design.nn.ops import is_fixed
+
+    trained = [p for p in net.parameters() if not p.stop_gradient and not is_fixed(p)]
+    return int(sum(p.numel().item() for p in trained))
 
 
 def _conv_macs(layer: nn.Conv2D, output: paddle.Tensor) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import paddle
 from paddle import nn
 
@@ -137,11 +138,33 @@ def sources_as_slices(layer: nn.Layer) -> Iterator[None]:
             cell.slice_sources = False
 
 
-def build_network(arch: Architecture, cfg: NetworkConfig, in_channels: int = 3) -> Network:
-    """Build the network for ``arch``; any valid architecture (even edgeless) builds.
+def build_network(arch: Architecture, cfg: NetworkConfig, in_channels: int = 3) -> nn.Layer:
+    """Build the network for ``arch`` in the frame ``cfg.frame`` (:class:`Network` for
+    ``"cells"``, :class:`~autodl_design.nn.wide.WideNetwork` for ``"wide"``,
+    :class:`~autodl_design.nn.resnet.ResNetFrame` for ``"resnet"``); any valid architecture
+    (even edgeless) builds.
 
     Input float32 NCHW ``(B, in_channels, H, W)``, output float32 logits ``(B, cfg.num_classes)``.
     Parameters are drawn from Paddle's global generator: call ``paddle.seed`` first to reproduce.
+    A network trained from scratch is then fitted to its data with :func:`fit_to_data`.
     """
     arch.validate()
+    if cfg.frame == "wide":
+        from autodl_design.nn.wide import WideNetwork
+
+        return WideNetwork(arch, cfg, in_channels)
+    if cfg.frame == "resnet":
+        from autodl_design.nn.resnet import ResNetFrame
+
+        return ResNetFrame(arch, cfg, in_channels)
     return Network(arch, cfg, in_channels)
+
+
+def fit_to_data(net: nn.Layer, images: np.ndarray) -> None:
+    """Set what a fresh network derives from its training data (the wide frame's whitening
+    stem) from uint8 images ``(N, H, W, C)``; the first 5,000 are used. No-op for other frames."""
+    fit = getattr(net, "fit_whitening", None)
+    if fit is not None:
+        from autodl_design.data.normalize import preprocess
+
+        fit(preprocess(images[:5000]))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import paddle
 from paddle import nn
 
@@ -60,15 +61,54 @@ def conv2d(
     )
 
 
+# Marks a parameter that the optimiser must leave at its initial value (see batch_norm).
+FIXED = "autodl_design_fixed"
+
+
+def is_fixed(param: paddle.Tensor) -> bool:
+    """Whether ``param`` is a fixed (never updated) parameter: see :func:`batch_norm`."""
+    return bool(getattr(param, FIXED, False))
+
+
 def batch_norm(channels: int, cfg: NetworkConfig) -> nn.BatchNorm2D:
     """BN with the config's momentum; Paddle's convention matches TF's:
-    ``running = momentum * running + (1 - momentum) * batch``."""
-    return nn.BatchNorm2D(channels, momentum=cfg.bn_momentum, epsilon=cfg.bn_epsilon)
+    ``running = momentum * running + (1 - momentum) * batch``. With ``cfg.bn_scale`` false the
+    scale stays at 1 (marked :data:`FIXED`: the optimiser gives it learning rate 0); the bias
+    always trains. The scale cannot simply be non-trainable: Paddle 3.3's batch-norm backward
+    then computes no gradient for the bias either."""
+    bn = nn.BatchNorm2D(channels, momentum=cfg.bn_momentum, epsilon=cfg.bn_epsilon)
+    if not cfg.bn_scale:
+        setattr(bn.weight, FIXED, True)
+    return bn
+
+
+def activation(cfg: NetworkConfig) -> nn.Layer:
+    """The config's activation: ``leaky_relu`` (slope ``cfg.leaky_slope``), ``relu`` or ``gelu``."""
+    if cfg.activation == "gelu":
+        return nn.GELU()
+    if cfg.activation == "relu":
+        return nn.ReLU()
+    return nn.LeakyReLU(cfg.leaky_slope)
 
 
 def bn_relu(channels: int, cfg: NetworkConfig) -> nn.Sequential:
-    """BN then LeakyReLU(cfg.leaky_slope): the pre-activation used throughout the network."""
-    return nn.Sequential(batch_norm(channels, cfg), nn.LeakyReLU(cfg.leaky_slope))
+    """BN then the config's activation: the pre-activation used throughout the networks."""
+    return nn.Sequential(batch_norm(channels, cfg), activation(cfg))
+
+
+def identity_init(layer: nn.Layer) -> None:
+    """Set the first ``c_in`` filters of every ``Conv2D`` in ``layer`` to the identity (Dirac)
+    map, as airbench does: at the start a conv passes its input through, a deep stack of them
+    trains like a shallow one. Other filters keep their random initialisation."""
+    for conv in [m for m in layer.sublayers(include_self=True) if isinstance(m, nn.Conv2D)]:
+        w = conv.weight.numpy()
+        c_out, c_in, kh, kw = w.shape
+        if conv._groups != 1 or conv.weight.stop_gradient:
+            continue
+        n = min(c_out, c_in)
+        w[:n] = 0.0
+        w[np.arange(n), np.arange(n), kh // 2, kw // 2] = 1.0
+        conv.weight.set_value(w)
 
 
 def _conv(kernel: int, dilation: int = 1) -> OpFactory:

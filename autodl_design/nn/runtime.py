@@ -26,6 +26,7 @@ __all__ = [
     "evaluate_accuracy",
     "predict",
     "softmax",
+    "tta_views",
 ]
 
 
@@ -69,13 +70,40 @@ def evaluate_accuracy(
     batch_size: int,
     batches: Batches | None = None,
     engine: str = "auto",
+    tta: str = "none",
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``net`` on uint8 ``x`` ``(N, H, W, C)``, labels ``y``.
 
-    ``engine`` as in :func:`predict`.
+    ``engine`` as in :func:`predict`; ``tta`` as in :func:`tta_views` (the loss is that of the
+    views' weighted mean logits).
     """
-    logits, loss = _eval_pass(net, x, y, batch_size, batches, engine)
+    if tta == "none":
+        logits, loss = _eval_pass(net, x, y, batch_size, batches, engine)
+    else:
+        logits = sum(w * predict(net, v, batch_size, batches, engine) for w, v in tta_views(x, tta))
+        loss = float(F.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(y)))
     return loss, float(np.mean(logits.argmax(axis=1) == np.asarray(y)))
+
+
+def tta_views(x: np.ndarray, tta: str) -> list[tuple[float, np.ndarray]]:
+    """Weighted views of uint8 ``(N, H, W, C)`` images for test-time augmentation (airbench's):
+    ``none``: the images; ``flip``: the images and their mirrors, 1/2 each; ``flip_translate``:
+    those at 1/4 each, plus both shifted by one pixel up-left and down-right (reflected border)
+    at 1/8 each."""
+    mirror = x[:, :, ::-1]
+    if tta == "none":
+        return [(1.0, x)]
+    if tta == "flip":
+        return [(0.5, x), (0.5, mirror)]
+    if tta != "flip_translate":
+        raise ValueError(f"unknown tta {tta!r}: none, flip or flip_translate")
+    h, w = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    shifted = [padded[:, :h, :w], padded[:, 2 : h + 2, 2 : w + 2]]
+    views = [(0.25, x), (0.25, mirror)]
+    for s in shifted:
+        views += [(0.125, np.ascontiguousarray(s)), (0.125, np.ascontiguousarray(s[:, :, ::-1]))]
+    return views
 
 
 def _eval_pass(net, x, y, batch_size, batches, engine="auto") -> tuple[np.ndarray, float]:

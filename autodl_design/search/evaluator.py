@@ -34,7 +34,8 @@ from autodl_design import cpu_tuning
 from autodl_design.config import EvaluatorConfig, NetworkConfig
 from autodl_design.data import iterate_batches
 from autodl_design.nn.flops import count_flops, count_params
-from autodl_design.nn.network import build_network
+from autodl_design.nn.network import build_network, fit_to_data
+from autodl_design.nn.ops import is_fixed
 from autodl_design.nn.runtime import Batches, configure_threads, cosine_lr, evaluate_accuracy
 from autodl_design.search.early_stopping import DIVERGED, NAN_OR_INF, EarlyStopping
 from autodl_design.space import Architecture
@@ -135,6 +136,7 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, lo
     rng = np.random.default_rng(eval_cfg.seed)
     _, h, w, c = data.train_x.shape
     net = build_network(arch, net_cfg, in_channels=c)
+    fit_to_data(net, data.train_x)
     record["params"] = count_params(net)
     record["flops"] = count_flops(net, (1, c, h, w))
 
@@ -144,7 +146,7 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, lo
     opt = paddle.optimizer.Momentum(
         learning_rate=schedule,
         momentum=eval_cfg.momentum,
-        parameters=net.parameters(),
+        parameters=[p for p in net.parameters() if not is_fixed(p)],
         use_nesterov=eval_cfg.nesterov,
         weight_decay=eval_cfg.weight_decay,
     )

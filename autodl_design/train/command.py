@@ -83,7 +83,7 @@ def train(
     log = _tee(log, out / "train.log")
     n_test = 0 if data.test_y is None else len(data.test_y)
     log(f"architecture {arch.key()}: {arch.to_json()}")
-    log(f"{data.source}: train {len(data.train_y)}, test {n_test} images")
+    log(f"{data.source}: train {len(data.train_y)}, {config.evaluate_on} {n_test} images")
     writer = _visualdl_writer(out / "visualdl") if config.visualdl else None
     trainer = Trainer(arch, config, data.train_x, data.train_y, ckpt, log, writer)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from autodl_design.config import DataConfig, InferenceEngine, NetworkConfig, SGDConfig, check
 from autodl_design.train.distillation import DistillConfig
@@ -17,7 +18,7 @@ CHECKPOINT_NAME = "checkpoint.pdckpt"
 # Settings that only change how a run reports or paces itself: a resume may change them.
 OPERATIONAL_KEYS = (
     "num_threads", "log_every", "checkpoint_every", "visualdl", "max_test_per_class",
-    "mkl_avx2", "inference_engine",
+    "mkl_avx2", "inference_engine", "tta",
 )  # fmt: skip
 
 
@@ -35,6 +36,19 @@ class TrainConfig(SGDConfig):
     ``swa``: stochastic weight averaging over the last epochs (:mod:`autodl_design.train.swa`; off
     while ``swa.last_epochs`` is null).
     ``max_test_per_class`` caps the test images of the final report (null: all).
+
+    The fast recipe (airbench's list, measured in ``docs/recipe.md``): ``lr_schedule``
+    ``cosine`` (above) or ``triangle`` (linear from ``0.2 lr`` up to ``lr`` over the first
+    ``warmup`` fraction of the steps, then linear down to ``lr_min``); ``bias_lr_scale``
+    multiplies the learning rate of the BN biases (their L2 coefficient is divided by it, so their
+    decay per step stays); ``lookahead_every`` > 0: every that many steps the weights move to a
+    slow copy that follows them (:mod:`autodl_design.train.lookahead`); ``whiten_bias_epochs``:
+    epochs the wide frame's whitening-stem bias trains before it is frozen; ``tta``: test-time
+    augmentation of the final evaluation (``flip``: mean logits of the image and its mirror;
+    ``flip_translate``: also shifted by one pixel up-left and down-right). ``evaluate_on``:
+    ``test`` reports on the test split; ``val`` carves ``data.val_fraction`` of the training
+    images (stratified, seeded by ``data.seed``), trains on the rest and reports on them, never
+    reading the test split: the mode for choosing settings.
 
     Operational settings a resumed run may change: ``num_threads``, ``log_every`` (steps between
     log lines, 0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 =
@@ -59,9 +73,22 @@ class TrainConfig(SGDConfig):
     visualdl: bool = True
     mkl_avx2: bool = True
     inference_engine: InferenceEngine = "auto"
+    lr_schedule: Literal["cosine", "triangle"] = "cosine"
+    warmup: float = 0.23
+    bias_lr_scale: float = 1.0
+    lookahead_every: int = 0
+    whiten_bias_epochs: int = 3
+    tta: Literal["none", "flip", "flip_translate"] = "none"
+    evaluate_on: Literal["test", "val"] = "test"
 
     def validate(self) -> None:
         super().validate()
+        check(0 < self.warmup < 1, "warmup", "must be in (0, 1)")
+        check(self.bias_lr_scale > 0, "bias_lr_scale", "must be > 0")
+        check(self.lookahead_every >= 0, "lookahead_every", "must be >= 0 (0: off)")
+        check(self.whiten_bias_epochs >= 0, "whiten_bias_epochs", "must be >= 0")
+        ok = self.swa.last_epochs is None or self.lr_schedule == "cosine"
+        check(ok, "swa.last_epochs", "needs lr_schedule: cosine")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
         check(self.init_from is None or self.init_from != "", "init_from", "must be a path or null")

@@ -45,17 +45,25 @@ def finish(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Evaluate on ``test`` (uint8 images, labels) and write ``model.pdparams`` and
-    ``metrics.json``; returns the metrics (``extra`` is merged in)."""
-    p = trainer.progress
+    ``metrics.json``; returns the metrics (``extra`` is merged in). With
+    ``evaluate_on: val`` the held-out images are passed as ``test`` and the figures are
+    recorded as ``val_*``; ``tta`` applies to this evaluation only."""
+    p, cfg = trainer.progress, trainer.config
     test_loss = test_acc = None
     swa_record = None
-    if trainer.config.swa.last_epochs is not None:
+    if trainer.lookahead is not None:
+        trainer.lookahead.finalize(trainer.net)
+    if cfg.swa.last_epochs is not None:
         swa_record = _apply_average(trainer, test)
+    split = cfg.evaluate_on
     if test is not None:
         test_loss, test_acc = evaluate_accuracy(
-            trainer.net, *test, trainer.config.batch_size, engine=trainer.config.inference_engine
+            trainer.net, *test, cfg.batch_size, engine=cfg.inference_engine, tta=cfg.tta
         )
-        trainer.log(f"test loss {test_loss:.4f} acc {test_acc:.4f} ({len(test[1])} images)")
+        trainer.log(
+            f"{split} loss {test_loss:.4f} acc {test_acc:.4f} ({len(test[1])} images, "
+            f"tta {cfg.tta})"
+        )
     last = p.history[-1] if p.history else {}
     save_atomic(trainer.net.state_dict(), output_dir / "model.pdparams")
     metrics = {
@@ -69,9 +77,10 @@ def finish(
         "flops": count_flops(trainer.net, trainer.input_shape),
         "train_loss": last.get("train_loss"),
         "train_acc": last.get("train_acc"),
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "test_images": None if test is None else len(test[1]),
+        "evaluated_on": split,
+        f"{split}_loss": test_loss,
+        f"{split}_acc": test_acc,
+        f"{split}_images": None if test is None else len(test[1]),
         "seconds": p.seconds,
         "train_img_per_s": p.epoch * len(trainer.train_y) / max(p.seconds, 1e-9),
         "weights_sha256": sha256_file(output_dir / "model.pdparams"),
@@ -84,5 +93,5 @@ def finish(
     }
     write_text_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if trainer.writer is not None and test_acc is not None:
-        trainer.writer.add_scalar("test/acc", test_acc, p.epoch)
+        trainer.writer.add_scalar(f"{split}/acc", test_acc, p.epoch)
     return metrics

@@ -32,15 +32,17 @@ from autodl_design.checkpoint import (
     save_atomic,
 )
 from autodl_design.data import iterate_batches, num_batches
-from autodl_design.nn.network import build_network
-from autodl_design.nn.runtime import cosine_lr
+from autodl_design.nn.network import build_network, fit_to_data
 from autodl_design.space import Architecture
 from autodl_design.train.config import TrainConfig, TrainingError
 from autodl_design.train.distillation import TargetsError, distillation_loss, load_teacher
 from autodl_design.train.initial_weights import earlier_stage, load_initial_weights
+from autodl_design.train.lookahead import Lookahead
+from autodl_design.train.optimizer import build_optimizer, freeze_whitening_bias
 from autodl_design.train.results import finish
+from autodl_design.train.schedule import lr_schedule
 from autodl_design.train.state import CHECKPOINT_FORMAT, Progress
-from autodl_design.train.swa import WeightAverage, parameters_of, swa_lr
+from autodl_design.train.swa import WeightAverage, parameters_of
 
 
 class Trainer:
@@ -74,21 +76,18 @@ class Trainer:
         self.epoch_rng_state = self.rng.bit_generator.state
         _, h, w, c = train_x.shape
         self.net = build_network(arch, config.network, in_channels=c)
+        fit_to_data(self.net, train_x)  # replaced by the checkpoint's weights on a resume
         self.input_shape = (1, c, h, w)
         self.steps_per_epoch = num_batches(len(train_x), config.batch_size)
-        self.lr_at = swa_lr(
-            config.lr, config.swa, config.epochs, self.steps_per_epoch
-        ) or cosine_lr(config.lr, config.lr_min, config.epochs * self.steps_per_epoch)
+        self.lr_at = lr_schedule(config, self.steps_per_epoch)
         self.average = WeightAverage()  # of the SWA epochs' end weights (config.swa)
-        clip = paddle.nn.ClipGradByGlobalNorm(config.grad_clip) if config.grad_clip else None
-        self.opt = paddle.optimizer.Momentum(
-            learning_rate=self.lr_at(0),
-            momentum=config.momentum,
-            parameters=self.net.parameters(),
-            use_nesterov=config.nesterov,
-            weight_decay=config.weight_decay,
-            grad_clip=clip,
-        )
+        self.opt = build_optimizer(self.net, config, self.lr_at(0))
+        total_steps = config.epochs * self.steps_per_epoch
+        every = config.lookahead_every
+        self.lookahead = Lookahead(every, total_steps) if every else None
+        # alternating flips: a fixed random half of the images is mirrored in even epochs
+        flip_rng = np.random.default_rng([config.seed, 11])
+        self.flip_half = flip_rng.random(len(train_x)) < 0.5
         self.progress = Progress()
         self.soft_targets = None
         if config.distill.targets:
@@ -110,6 +109,7 @@ class Trainer:
             "optimizer": optimizer_state(self.opt, self.net),
             "rng": {"numpy_epoch_start": self.epoch_rng_state, "paddle": paddle.get_rng_state()},
             "swa_average": self.average.state(),
+            "lookahead": None if self.lookahead is None else self.lookahead.state(),
         }
 
     def load_initial_weights(self, path: Path) -> str:
@@ -141,6 +141,8 @@ class Trainer:
         load_optimizer_state(self.opt, self.net, state["optimizer"])
         self.progress = saved
         self.average = WeightAverage.from_state(state.get("swa_average"))
+        if self.lookahead is not None and state.get("lookahead") is not None:
+            self.lookahead = Lookahead.from_state(state["lookahead"])
         self.epoch_rng_state = state["rng"]["numpy_epoch_start"]
         paddle.set_rng_state(state["rng"]["paddle"])
 
@@ -159,14 +161,20 @@ class Trainer:
         index = np.arange(len(self.train_y))
         while p.epoch < cfg.epochs:
             self.rng.bit_generator.state = self.epoch_rng_state
+            freeze_whitening_bias(self.net, p.epoch, cfg)
+            d = cfg.data
+            flips = self.flip_half ^ bool(p.epoch % 2) if d.flip == "alternating" else None
             batches = iterate_batches(
                 self.train_x,
                 index,
                 cfg.batch_size,
                 self.rng,
                 True,
-                cfg.data.augment,
-                cutout=cfg.data.cutout,
+                d.augment,
+                pad=d.translate,
+                cutout=d.cutout,
+                pad_mode=d.pad_mode,
+                flips=flips,
             )
             for _ in range(p.step_in_epoch):
                 next(batches)
@@ -215,6 +223,8 @@ class Trainer:
         loss.backward()
         self.opt.step()
         self.opt.clear_grad()
+        if self.lookahead is not None:
+            self.lookahead.after_step(self.net, p.global_step + 1)
         p.loss_sum += value * len(yb)
         p.correct += int((logits.argmax(axis=1) == y).sum())
         p.seen += len(yb)
