@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     from autodl_design.controller import count_ones
     from autodl_design.data import command as data_command
     from autodl_design.search import command as search_command
+    from autodl_design.space import command as space_command
     from autodl_design.train import command as train_command
     from autodl_design.zoo import commands as zoo_commands
     from autodl_design.zoo import pipeline as zoo_pipeline
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     count_ones.register(sub)  # demo count-ones
     search_command.register(sub)  # search
+    space_command.register(sub)  # show
     data_command.register(sub)  # data info
     train_command.register(sub)  # train
     teacher_targets.register(sub)  # teacher-targets

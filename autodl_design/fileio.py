@@ -8,6 +8,7 @@ file or the new one, never half of one.
 :func:`check_output_dir` runs first, so a path that cannot work (an existing file, a path under
 a file, a directory nobody may write) ends the command with one line, before data is loaded,
 workers start or a file is written.
+``show`` writes one file; :func:`check_output_file` is its check.
 """
 
 from __future__ import annotations
@@ -102,10 +103,32 @@ def check_output_dir(path: str | Path) -> Path:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise OutputPathError(f"output {out}: {ancestor} is not a directory")
+    _check_can_create(out, ancestor)
+    return out
+
+
+def check_output_file(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, once it is known that a file can be written there.
+
+    It must not be a directory, and its folder must exist (it is not created) and let this
+    process create an entry in it, tested as in :func:`check_output_dir`. An existing file
+    passes: whether to replace it is the caller's decision.
+    """
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise OutputPathError(f"output {out}: is a directory")
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a directory" if os.path.lexists(folder) else "does not exist"
+        raise OutputPathError(f"output {out}: folder {folder} {what}")
+    _check_can_create(out, folder)
+    return out
+
+
+def _check_can_create(out: Path, folder: Path) -> None:
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".autodl-write-check-", dir=ancestor))
+        os.rmdir(tempfile.mkdtemp(prefix=".autodl-write-check-", dir=folder))
     except OSError as e:
         raise OutputPathError(
-            f"output {out}: cannot create anything in {ancestor} ({e.strerror or e})"
+            f"output {out}: cannot create anything in {folder} ({e.strerror or e})"
         ) from None
-    return out

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Iterator
 
 from autodl_design import cpu_tuning
-from autodl_design.config import SearchConfig, load_config
+from autodl_design.config import STRATEGIES, SearchConfig, load_config
 from autodl_design.config.arguments import add_config_args, positive_int
 
 __all__ = ["cmd_search", "register", "search_overrides"]
@@ -92,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``search`` command to the CLI's subparsers."""
     p = subparsers.add_parser("search", help="run or resume an architecture search")
     add_config_args(p)
-    p.add_argument("--strategy", choices=["rl", "random"], help="proposal strategy")
+    p.add_argument("--strategy", choices=STRATEGIES, help="proposal strategy")
     p.add_argument("--updates", type=int, help="number of updates (batches) to run")
     p.add_argument("--output", help="output directory (history, checkpoints, report)")
     p.add_argument(

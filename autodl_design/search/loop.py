@@ -4,7 +4,8 @@ Output directory layout (all written as the run goes):
 
 * ``config.yaml``         the full configuration of the run;
 * ``history.jsonl``       append-only record of every evaluation and update (see history.py);
-* ``controller.pdparams`` / ``random_state.json``  the strategy's checkpoint after each update;
+* ``controller.pdparams`` / ``random_state.json`` / ``evolution_state.json``  the strategy's
+  checkpoint after each update;
 * ``vdl/``                VisualDL scalars;
 * at the end: ``best_architecture.json``, ``top_k.txt``, ``search_curve.png``.
 
@@ -82,7 +83,7 @@ def run_search(
     """Run (or resume) a search to ``config.updates`` updates; returns its history."""
     out = prepare_output(config, resume)
     log("config:\n" + to_yaml(config).rstrip())
-    strategy = make_strategy(config.strategy, config.controller, config.random_edge_prob)
+    strategy = make_strategy(config)
     if resume and (out / strategy.checkpoint_name).exists():
         strategy.restore(out)
     history = History.open(out / "history.jsonl")
@@ -212,6 +213,9 @@ def _scalar_values(valid: list[float], stats: dict[str, Any]) -> dict[str, float
     for name in ("baseline", "loss", "entropy"):
         if name in stats:
             values[f"controller/{name}"] = stats[name]
+    for name in ("population_best", "population_mean"):
+        if name in stats:
+            values[f"evolution/{name}"] = stats[name]
     return values
 
 
@@ -221,6 +225,8 @@ def _update_line(u: int, total: int, valid: list[float], stats: dict[str, Any]) 
     line = f"update {u:3d}/{total}  reward mean {mean}  max {top}  best {stats['best_so_far']:8.4f}"
     if "baseline" in stats:
         line += f"  baseline {stats['baseline']:8.4f}  entropy {stats['entropy']:6.2f}"
+    if "population" in stats:
+        line += f"  population {stats['population']}"
     line += (
         f"  [{stats['evaluated']} trained, {stats['cached']} cached, {stats['reused']} resumed, "
         f"{stats['failed']} failed, {stats['seconds']:.0f} s]"

@@ -1,6 +1,7 @@
-"""How candidates are proposed: the RL controller or uniform random sampling.
+"""How candidates are proposed: the RL controller, uniform random sampling, or regularized
+evolution (:mod:`autodl_design.search.evolution`).
 
-Both keep their own checkpoint so a resumed search proposes exactly the batches the killed
+Each keeps its own checkpoint so a resumed search proposes exactly the batches the killed
 run would have proposed (the search loop relies on that to reuse finished evaluations).
 """
 
@@ -12,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from autodl_design.config import ControllerConfig
+from autodl_design.config import ControllerConfig, SearchConfig
 from autodl_design.fileio import write_text_atomic
+from autodl_design.search.evolution import EvolutionStrategy
 from autodl_design.space import Architecture, random_architecture
 
 
@@ -95,7 +97,11 @@ class RandomStrategy:
         self.rng.bit_generator.state = state["rng"]
 
 
-def make_strategy(name: str, controller: ControllerConfig, edge_prob: float):
-    if name == "rl":
+def make_strategy(config: SearchConfig) -> RLStrategy | RandomStrategy | EvolutionStrategy:
+    """The strategy ``config.strategy`` names, set up from its sections of ``config``."""
+    controller = config.controller
+    if config.strategy == "rl":
         return RLStrategy(controller)
-    return RandomStrategy(controller.n_nodes, edge_prob, controller.seed)
+    if config.strategy == "evolution":
+        return EvolutionStrategy(controller.n_nodes, config.random_edge_prob, config.evolution)
+    return RandomStrategy(controller.n_nodes, config.random_edge_prob, controller.seed)
