@@ -1,5 +1,6 @@
-"""The search space as pure data (no Paddle): ops, cells, architectures, their canonical form;
-pictures of cells (matplotlib, imported when a picture is drawn) and the ``show`` command."""
+"""The search space as pure data (no Paddle): ops, cells, architectures, their canonical form,
+user-defined search spaces (:class:`SearchSpace`); pictures of cells (matplotlib, imported when
+a picture is drawn) and the ``show`` command."""
 
 from autodl_design.space.architecture import (
     CELL_NAMES,
@@ -15,9 +16,12 @@ from autodl_design.space.architecture import (
 from autodl_design.space.graph_form import CellGraph, canonical_cell_form
 from autodl_design.space.loading import load_architecture
 from autodl_design.space.picture import CellLayout, cell_layout, draw_architecture
+from autodl_design.space.search_space import ADJACENCIES, CELL_TYPES, SearchSpace
 
 __all__ = [
+    "ADJACENCIES",
     "CELL_NAMES",
+    "CELL_TYPES",
     "NUM_OPS",
     "OP_NAMES",
     "Architecture",
@@ -25,6 +29,7 @@ __all__ = [
     "Cell",
     "CellGraph",
     "CellLayout",
+    "SearchSpace",
     "canonical_cell_form",
     "cell_layout",
     "draw_architecture",
