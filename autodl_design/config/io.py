@@ -10,10 +10,16 @@ overrides; :func:`to_yaml` writes a config back out. No component's schema lives
 ``extends: other.yaml`` (top level, a path relative to the file that says it) makes a file a
 set of changes to another: its keys are merged over the other file's, mappings key by key, any
 other value replacing; the other file may extend a third. Overrides apply after the whole chain.
+
+Linked keys (a class's ``LINKED_KEYS``: groups of dotted keys that name one setting, such as
+``space.nodes`` and its older name ``controller.n_nodes``): a file or an override that sets one
+key of a group sets them all (:func:`link_keys`), so the later file or override wins whichever
+name it uses; one file giving two names of a group different values is an error.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -42,6 +48,9 @@ def from_dict(cls: type[T], data: dict | None, path: str = "") -> T:
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+    if getattr(cls, "LINKED_KEYS", ()):
+        data = copy.deepcopy(data)
+        link_keys(cls, data)
     hints = typing.get_type_hints(cls)
     _check_known(cls, data, path)
     defaults = cls()
@@ -80,6 +89,57 @@ def check_keys(cls: type, data: dict, path: str = "") -> None:
         section = _dataclass_in(hints[name])
         if section is not None and isinstance(value, dict):
             check_keys(section, value, _join(path, name))
+
+
+_MISSING = object()
+
+
+def _get(data: dict, key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _put(data: dict, key: str, value: Any) -> None:
+    *sections, name = key.split(".")
+    node = data
+    for part in sections:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return  # not a mapping: from_dict names the key
+    node[name] = value
+
+
+def _fits(cls: type, key: str, value: Any) -> bool:
+    tp: Any = cls
+    for part in key.split("."):
+        tp = typing.get_type_hints(_dataclass_in(tp))[part]
+    try:
+        _coerce(tp, value, key)
+    except ConfigError:
+        return False
+    return True
+
+
+def link_keys(cls: type, data: dict, where: str = "") -> None:
+    """In ``data`` (one file, one override, or a whole config), give every key of each group in
+    ``cls.LINKED_KEYS`` the value (not null) that one of them has. Two keys of a group with
+    different values are a :class:`ConfigError` (prefixed ``where``); a value of the wrong type
+    is not copied, so building the config names the key that holds it."""
+    for group in getattr(cls, "LINKED_KEYS", ()):
+        given = [(k, v) for k in group if (v := _get(data, k)) not in (_MISSING, None)]
+        for (first, value), (key, other) in zip(given, given[1:], strict=False):
+            if other != value:
+                raise ConfigError(
+                    f"{where}{first}: {value!r} and {key}: {other!r} name one setting; "
+                    "give one of them"
+                )
+        for key in group if given else ():
+            if _get(data, key) in (_MISSING, None) and _fits(cls, key, given[0][1]):
+                _put(data, key, given[0][1])
 
 
 def _dataclass_in(tp: Any) -> type | None:
@@ -202,6 +262,7 @@ def _read_chain(path: Path, cls: type | None, chain: list[Path]) -> dict:
             check_keys(cls, data)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
+        link_keys(cls, data, f"{path}: ")
     if not extends:
         return data
     if not isinstance(base, str) or not base:
@@ -237,6 +298,12 @@ def load_config(
     data = {} if path is None else read_config_file(path, cls)
     for override in overrides or []:
         apply_override(data, override)
+        layer: dict = {}
+        apply_override(layer, override)
+        link_keys(cls, layer, f"override {override!r}: ")
+        for key in (k for group in getattr(cls, "LINKED_KEYS", ()) for k in group):
+            if (value := _get(layer, key)) is not _MISSING:
+                _put(data, key, value)
     return from_dict(cls, data)
 
 
