@@ -22,7 +22,7 @@ from autodl_design.controller.algorithm import Reinforce
 from autodl_design.controller.baseline import MovingAverageBaseline
 from autodl_design.controller.errors import CheckpointError
 from autodl_design.controller.model import LSTMGenerator
-from autodl_design.space import Architecture
+from autodl_design.space import Architecture, SearchSpace
 
 CHECKPOINT_FORMAT = "autodl-design/controller/v1"
 
@@ -31,38 +31,59 @@ class ControllerAgent(parl.Agent):
     """Samples architectures and learns from their rewards.
 
     Build it with :meth:`from_config`. ``sample`` returns numpy actions, ``learn`` takes rewards
-    and turns them into advantages with the moving-average baseline.
+    and turns them into advantages with the moving-average baseline. Actions are those of the
+    search space ``space`` (default: the original's with ``config.n_nodes`` nodes): op tokens
+    index its ops, and bits are its searched adjacency bits.
     """
 
     def __init__(
-        self, algorithm: Reinforce, baseline: MovingAverageBaseline, config: ControllerConfig
+        self,
+        algorithm: Reinforce,
+        baseline: MovingAverageBaseline,
+        config: ControllerConfig,
+        space: SearchSpace | None = None,
     ):
         super().__init__(algorithm)
         self.baseline = baseline
         self.config = config
+        self.space = space or SearchSpace(config.n_nodes)
         self.updates = 0
         # Sampling noise comes from the agent's own generator, so two agents never share a stream.
         self.rng = np.random.default_rng(config.seed)
 
     @classmethod
-    def from_config(cls, config: ControllerConfig) -> ControllerAgent:
+    def from_config(
+        cls, config: ControllerConfig, space: SearchSpace | None = None
+    ) -> ControllerAgent:
+        """The agent of ``config``, its generator sized from ``space`` (default: the original
+        space with ``config.n_nodes`` nodes, whose node count ``space`` must have)."""
+        space = space or SearchSpace(config.n_nodes)
+        if space.n_nodes != config.n_nodes:
+            raise ValueError(
+                f"the space has {space.n_nodes} nodes, controller.n_nodes is {config.n_nodes}"
+            )
         paddle.seed(config.seed)  # weight initialisation
         model = LSTMGenerator(
             n_nodes=config.n_nodes,
+            num_ops=space.num_ops,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             temperature=config.temperature,
             tanh_constant=config.tanh_constant,
             init_range=config.init_range,
+            num_cells=space.num_cells,
+            search_edges=space.searches_edges,
         )
         algorithm = Reinforce(model, lr=config.lr, entropy_weight=config.entropy_weight)
         baseline = MovingAverageBaseline(decay=config.baseline_decay, cube=config.cube_advantage)
-        return cls(algorithm, baseline, config)
+        return cls(algorithm, baseline, config, space)
 
     def sample(self, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample B architectures (default: the configured batch size).
 
-        Returns tokens int64 ``(B, 2N)``, bits int64 ``(B, N(N-1))``, log_prob float32 ``(B,)``.
+        Returns tokens int64 ``(B, space.num_tokens)`` (indices into the space's ops; ``2N`` in
+        the default space), bits int64 ``(B, space.num_bits)`` (``N(N-1)``; none for a fixed
+        adjacency), log_prob float32 ``(B,)``.
         """
         b = batch_size or self.config.batch_size
         model = self.alg.model
@@ -77,7 +98,7 @@ class ControllerAgent(parl.Agent):
 
     def sample_architectures(self, batch_size: int | None = None) -> list[Architecture]:
         tokens, bits, _ = self.sample(batch_size)
-        return [Architecture.from_actions(t, b) for t, b in zip(tokens, bits, strict=True)]
+        return [self.space.from_actions(t, b) for t, b in zip(tokens, bits, strict=True)]
 
     def log_prob(self, tokens: np.ndarray, bits: np.ndarray) -> np.ndarray:
         """Log-probability float32 ``(B,)`` of given actions under the current policy."""
@@ -116,6 +137,7 @@ class ControllerAgent(parl.Agent):
         return {
             "format": CHECKPOINT_FORMAT,
             "config": asdict(self.config),
+            "space": self.space.to_dict(),
             "updates": self.updates,
             "model": layer_state(model),
             "optimizer": optimizer_state(self.alg.optimizer, model),
@@ -141,6 +163,14 @@ class ControllerAgent(parl.Agent):
             raise CheckpointError(
                 f"{save_path} was written with another controller config ({detail})"
             )
+        # A checkpoint written before search spaces existed is the default space's.
+        saved = state.get("space") or SearchSpace(self.config.n_nodes).to_dict()
+        now = self.space.to_dict()
+        if saved != now:
+            detail = ", ".join(
+                f"{k}: {saved.get(k)} -> {v}" for k, v in now.items() if saved.get(k) != v
+            )
+            raise CheckpointError(f"{save_path} was written for another search space ({detail})")
         model = self.alg.model
         load_layer_state(model, state["model"])
         load_optimizer_state(self.alg.optimizer, model, state["optimizer"])

@@ -8,6 +8,11 @@ Per cell (normal, then reduction; the LSTM state carries over), the generator
    the op token of node j, sampled from a categorical distribution.
 
 All logits are squashed as ``tanh_constant * tanh(logits / temperature)`` before use.
+
+It is sized from a search space (:class:`autodl_design.space.SearchSpace`): ``num_ops`` op
+tokens (indices into the space's ops), ``num_cells`` cells (2, or 1 when one cell type serves
+as both) and, with ``search_edges`` off (fixed adjacency), no adjacency step at all: node j's
+token follows the one-hot of node j - 1's directly. The defaults are the original's.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from autodl_design.space import NUM_OPS, num_adjacency_bits
 
 
 class Rollout(NamedTuple):
-    """One unroll of the generator for B architectures (N nodes per cell)."""
+    """One unroll of the generator for B architectures (N nodes per cell; the shapes are the
+    default space's: ``num_tokens`` and ``num_bits`` in general)."""
 
-    tokens: paddle.Tensor  # int64 (B, 2N): op ids, normal cell then reduction cell
+    tokens: paddle.Tensor  # int64 (B, 2N): op tokens, normal cell then reduction cell
     bits: paddle.Tensor  # float32 (B, N(N-1)): adjacency bits in Cell.from_bits order
     log_prob: paddle.Tensor  # float32 (B,): summed log-probability of all actions
     entropy: paddle.Tensor  # float32 (B,): summed entropy of all sampling distributions
@@ -38,10 +44,12 @@ class LSTMGenerator(parl.Model):
 
     Args:
         n_nodes: nodes per cell (N).
-        num_ops: op vocabulary size.
+        num_ops: op vocabulary size (the search space's ops).
         hidden_size, num_layers: LSTM size (the original: 64, 2).
         temperature, tanh_constant: logit squash ``c * tanh(l / t)``.
         init_range: weights are uniform in ``[-init_range, init_range]``, biases zero.
+        num_cells: cells emitted per architecture (2: normal and reduction; 1: one cell type).
+        search_edges: emit adjacency bits (False: the space's adjacency is fixed).
     """
 
     def __init__(
@@ -53,16 +61,20 @@ class LSTMGenerator(parl.Model):
         temperature: float = 5.0,
         tanh_constant: float = 2.5,
         init_range: float = 0.1,
+        num_cells: int = 2,
+        search_edges: bool = True,
     ):
         super().__init__()
         self.n_nodes = n_nodes
         self.num_ops = num_ops
+        self.num_cells = num_cells
+        self.search_edges = search_edges
         self.num_layers = num_layers
         self.hidden_size = hidden_size
         self.temperature = temperature
         self.tanh_constant = tanh_constant
         # One input width serves both kinds of step: one-hot tokens and padded adjacency bits.
-        self.input_size = max(num_ops, n_nodes - 1, 1)
+        self.input_size = max(num_ops, n_nodes - 1, 1) if search_edges else num_ops
         init = nn.initializer.Uniform(-init_range, init_range)
         zero = nn.initializer.Constant(0.0)
         w = paddle.ParamAttr(initializer=init)
@@ -81,15 +93,16 @@ class LSTMGenerator(parl.Model):
             ]
         )
         self.token_head = nn.Linear(hidden_size, num_ops, weight_attr=w, bias_attr=b)
-        self.adj_head = nn.Linear(hidden_size, max(n_nodes - 1, 1), weight_attr=w, bias_attr=b)
+        if search_edges:
+            self.adj_head = nn.Linear(hidden_size, max(n_nodes - 1, 1), weight_attr=w, bias_attr=b)
 
     @property
     def num_tokens(self) -> int:
-        return 2 * self.n_nodes
+        return self.num_cells * self.n_nodes
 
     @property
     def num_bits(self) -> int:
-        return 2 * num_adjacency_bits(self.n_nodes)
+        return self.num_cells * num_adjacency_bits(self.n_nodes) if self.search_edges else 0
 
     def _squash(self, logits: paddle.Tensor) -> paddle.Tensor:
         return self.tanh_constant * paddle.tanh(logits / self.temperature)
@@ -161,20 +174,22 @@ class LSTMGenerator(parl.Model):
             )
             return b
 
-        for _cell in range(2):
+        for _cell in range(self.num_cells):
             h, states = self._step(paddle.zeros([batch_size, self.input_size]), states)
             prev = emit_token(h)
             for j in range(1, self.n_nodes):
                 h, states = self._step(self._pad(F.one_hot(prev, self.input_size)), states)
-                b = emit_bits(h, j)
-                h, states = self._step(self._pad(b), states)
+                if self.search_edges:
+                    b = emit_bits(h, j)
+                    h, states = self._step(self._pad(b), states)
                 prev = emit_token(h)
 
+        no_bits = paddle.zeros([batch_size, 0])
         return Rollout(
             tokens=paddle.stack(out_tokens, axis=1),
-            bits=paddle.concat(out_bits, axis=1),
+            bits=paddle.concat(out_bits, axis=1) if out_bits else no_bits,
             log_prob=paddle.add_n(log_probs),
             entropy=paddle.add_n(entropies),
             token_probs=paddle.stack(token_probs, axis=1),
-            bit_probs=paddle.concat(bit_probs, axis=1),
+            bit_probs=paddle.concat(bit_probs, axis=1) if bit_probs else no_bits,
         )
