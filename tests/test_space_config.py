@@ -3,6 +3,8 @@ strategies respecting it, the default space proposing exactly what it proposed b
 real tiny search in a small space."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +12,20 @@ import yaml
 
 from autodl_design.config import (
     ConfigError,
+    ControllerConfig,
+    EvolutionConfig,
     SearchConfig,
     SpaceConfig,
     from_dict,
     load_config,
     to_yaml,
 )
+from autodl_design.controller import CheckpointError, ControllerAgent
+from autodl_design.search import run_search
+from autodl_design.search.backends import EvalSettings, SerialBackend
+from autodl_design.search.evolution import EvolutionStrategy, mutate
 from autodl_design.search.preflight import SearchError, check_output
+from autodl_design.search.strategy import RandomStrategy, make_strategy
 from autodl_design.space import (
     ADJACENCIES,
     CELL_TYPES,
@@ -112,6 +121,12 @@ def test_malformed_spaces_are_refused():
         SearchSpace.from_names(3, ["conv7x7"])
     with pytest.raises(ArchitectureError, match="adjacency 'ring'"):
         SearchSpace(3, adjacency="ring")
+
+
+# configs/space_chain.yaml's space
+SMALL_CHAIN = SearchSpace.from_names(
+    6, ["conv3x3", "dil_conv3x3", "max_pool3x3", "avg_pool3x3"], "chain", "one"
+)
 
 
 # --- the config section ----------------------------------------------------------------------
@@ -221,3 +236,146 @@ def test_a_run_written_before_spaces_resumes_and_a_changed_space_does_not(tmp_pa
     )
     with pytest.raises(SearchError, match="config differs from the run's in space"):
         check_output(changed, resume=True)
+
+
+# --- the strategies in a space ----------------------------------------------------------------
+
+FIXTURE = Path(__file__).parent / "fixtures" / "default_space_proposals.json"
+
+
+def _proposals(strategy: str, overrides: list[str]) -> list[list[str]]:
+    """Three updates of ``strategy`` in the default space with count-ones rewards: the JSON of
+    every proposal. tests/fixtures/default_space_proposals.json holds what this returned at
+    commit 6987741, before search spaces existed (same function, same overrides)."""
+    config = load_config(SearchConfig, None, [f"strategy={strategy}", *overrides])
+    s = make_strategy(config)
+    out = []
+    for _ in range(3):
+        archs = s.propose(config.controller.batch_size)
+        out.append([a.to_json() for a in archs])
+        tokens = [a.to_actions()[0] for a in archs]
+        s.learn(s.fill_failed([float(sum(t == 1 for t in tk)) for tk in tokens]))
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["rl", "random", "evolution"])
+def test_the_default_space_proposes_exactly_what_it_proposed_before(strategy):
+    recorded = json.loads(FIXTURE.read_text())[strategy]
+    assert _proposals(strategy, recorded["overrides"]) == recorded["proposals"]
+
+
+def test_the_controller_is_sized_from_the_space(tmp_path):
+    agent = ControllerAgent.from_config(ControllerConfig(n_nodes=6, lr=0.05), SMALL)
+    model = agent.alg.model
+    assert model.token_head.weight.shape == [64, 4] and not hasattr(model, "adj_head")
+    assert (model.num_tokens, model.num_bits) == (6, 0)
+    tokens, bits, logp = agent.sample(5)
+    assert tokens.shape == (5, 6) and bits.shape == (5, 0) and logp.shape == (5,)
+    assert tokens.min() >= 0 and tokens.max() <= 3
+    np.testing.assert_allclose(agent.log_prob(tokens, bits), logp, rtol=1e-5, atol=1e-5)
+    stats = agent.learn(tokens, bits, np.arange(5, dtype=np.float32))
+    assert np.isfinite(stats["loss"]) and np.isfinite(stats["entropy"])
+    for arch in agent.sample_architectures(20):
+        assert SMALL.problem(arch) is None
+    agent.save(str(tmp_path / "c.pdparams"))
+    again = ControllerAgent.from_config(ControllerConfig(n_nodes=6, lr=0.05), SMALL)
+    again.restore(str(tmp_path / "c.pdparams"))
+    assert (again.sample(3)[0] == agent.sample(3)[0]).all()
+    other = SearchSpace(6, SMALL.ops, "chain", "two")
+    elsewhere = ControllerAgent.from_config(ControllerConfig(n_nodes=6, lr=0.05), other)
+    with pytest.raises(CheckpointError, match="another search space .cells: one -> two."):
+        elsewhere.restore(str(tmp_path / "c.pdparams"))
+    searched = SearchSpace.from_names(4, ["conv1x1", "avg_pool5x5", "conv3x3"], cells="one")
+    agent = ControllerAgent.from_config(ControllerConfig(n_nodes=4), searched)
+    tokens, bits, _ = agent.sample(4)
+    assert tokens.shape == (4, 4) and bits.shape == (4, 6)
+    assert all(searched.problem(a) is None for a in agent.sample_architectures(20))
+
+
+def test_random_draws_only_the_spaces_ops_and_edges():
+    s = RandomStrategy(SMALL, 0.5, seed=0)
+    archs = s.propose(100)
+    assert all(SMALL.problem(a) is None for a in archs)
+    assert {o for a in archs for o in a.normal.ops} == set(SMALL.ops)
+    three = SearchSpace.from_names(4, ["conv1x1", "avg_pool5x5", "conv3x3"])
+    archs = RandomStrategy(three, 0.5, seed=0).propose(100)
+    assert all(three.problem(a) is None for a in archs)
+    assert len({a.normal.edges for a in archs}) > 10  # the edges are still searched
+
+
+def _one_change(parent: Architecture, child: Architecture) -> tuple[str, str]:
+    diffs = []
+    for name, a, b in zip(("normal", "reduction"), parent.cells, child.cells, strict=True):
+        diffs += [(name, "op") for x, y in zip(a.ops, b.ops, strict=True) if x != y]
+        diffs += [(name, "edge")] * len(set(a.edges) ^ set(b.edges))
+    if parent.normal is parent.reduction or parent.normal == parent.reduction:
+        diffs = [d for d in diffs if d[0] == "normal"]  # one cell type: the same change twice
+    (diff,) = diffs
+    return diff
+
+
+@pytest.mark.parametrize(
+    ("space", "kinds"),
+    [
+        (SMALL, {("normal", "op")}),  # fixed chain: ops only
+        (SearchSpace(4, (2,), cells="one"), {("normal", "edge")}),  # one op: edges only
+        (
+            SearchSpace.from_names(4, ["conv1x1", "avg_pool5x5", "conv3x3"]),
+            {(c, k) for c in ("normal", "reduction") for k in ("op", "edge")},
+        ),
+    ],
+)
+def test_evolution_mutates_within_the_space(space, kinds):
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        parent = space.random(rng)
+        child = mutate(parent, rng, space)
+        assert space.problem(child) is None
+        assert child.key() != parent.key()
+        seen.add(_one_change(parent, child))
+    assert seen == kinds
+    s = EvolutionStrategy(space, 0.5, EvolutionConfig(population=4, sample=2, seed=0))
+    for _ in range(4):
+        archs = s.propose(3)
+        assert all(space.problem(a) is None for a in archs)
+        s.learn(s.fill_failed([float(a.normal.ops[0]) for a in archs]))
+    with pytest.raises(ArchitectureError, match="nothing to mutate"):
+        mutate(parent, rng, SearchSpace(4, (2,), "chain"))
+
+
+TINY = [
+    "updates=2",
+    "controller.batch_size=3",
+    "controller.lr=0.05",
+    "data.max_train_per_class=2",
+    "data.max_val_per_class=1",
+    "network.width=4",
+    "network.stages=2",
+    "evaluator.epochs=1",
+    "evaluator.batch_size=16",
+]
+
+
+@pytest.mark.parametrize("strategy", ["rl", "evolution"])
+def test_a_search_in_a_small_space_records_only_its_architectures(tmp_path, strategy):
+    overrides = [*TINY, f"strategy={strategy}", f"output_dir={tmp_path / 'run'}"]
+    overrides += ["evolution.population=3", "evolution.sample=2"]
+    config = load_config(SearchConfig, "configs/space_chain.yaml", overrides)
+    assert config.search_space() == SMALL_CHAIN
+    backend = SerialBackend(EvalSettings(config.data, config.network, config.evaluator))
+    history = run_search(config, backend, progress=False, log=lambda _l: None)
+    out = tmp_path / "run"
+    records = [e for e in history.evaluations.values() if not e.get("cached")]
+    assert len(history.evaluations) == 6 and records
+    chain = tuple((i, i + 1) for i in range(5))
+    allowed = {"conv3x3", "dil_conv3x3", "max_pool3x3", "avg_pool3x3"}
+    for e in history.evaluations.values():
+        arch = Architecture.from_json(e["arch"])
+        assert arch.normal == arch.reduction and arch.normal.edges == chain
+        assert {OP_NAMES[o] for o in arch.normal.ops} <= allowed and arch.n_nodes == 6
+    assert all(e["record"]["status"] in ("ok", "nan", "diverged") for e in records)
+    best = json.loads((out / "best_architecture.json").read_text())
+    assert SMALL_CHAIN.problem(Architecture.from_dict(best["architecture"])) is None
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["space"]["ops"] == list(SMALL_CHAIN.op_names) and saved["space"]["nodes"] == 6

@@ -6,9 +6,10 @@ number (its age: the lower, the older), in birth order. The first ``population``
 random architectures, sampled as the random strategy samples them. Every later proposal is a
 child: ``sample`` members are drawn uniformly with replacement (as in the paper's Algorithm 1),
 the best of them is the parent (:func:`tournament`) and the child is the parent with exactly one
-mutation (:func:`mutate`). When the batch's rewards are known, its candidates join the
-population in proposal order, and whenever it holds more than ``population`` members the oldest
-leaves, however good it was (the aging that makes the evolution "regularized").
+mutation (:func:`mutate`), which stays in the search space (its ops, its searched edges). When
+the batch's rewards are known, its candidates join the population in proposal order, and
+whenever it holds more than ``population`` members the oldest leaves, however good it was (the
+aging that makes the evolution "regularized").
 
 All children of a batch are bred from the population as it stood before the batch (their
 siblings' rewards are not known yet): the batched form of the paper's loop. While the population
@@ -33,7 +34,7 @@ import numpy as np
 
 from autodl_design.config import EvolutionConfig
 from autodl_design.fileio import write_text_atomic
-from autodl_design.space import NUM_OPS, Architecture, Cell, random_architecture
+from autodl_design.space import Architecture, ArchitectureError, Cell, SearchSpace
 
 __all__ = ["EvolutionStrategy", "Member", "mutate", "tournament"]
 
@@ -56,26 +57,35 @@ class Member:
         return cls(Architecture.from_json(d["arch"]), float(d["reward"]), int(d["born"]))
 
 
-def mutate(arch: Architecture, rng: np.random.Generator) -> Architecture:
-    """``arch`` with exactly one change, in one of its two cells chosen uniformly.
+def mutate(arch: Architecture, rng: np.random.Generator, space: SearchSpace | None = None):
+    """``arch`` with exactly one change, within ``space`` (default: the original space), in
+    one of its cells chosen uniformly (the only one for one cell type, then used as both).
 
-    With probability 1/2 one node (uniform) gets another op (uniform among the other
-    ``NUM_OPS - 1``); otherwise one adjacency bit (uniform among the cell's ``n(n-1)/2``) flips.
-    Either change alters the op multiset or the edge count of the cell, so the child is never
-    isomorphic to its parent (its :meth:`~Architecture.key` differs).
+    With probability 1/2 one node (uniform) gets another op (uniform among the space's other
+    ops); otherwise one adjacency bit (uniform among the cell's ``n(n-1)/2``) flips. A space
+    with fixed edges mutates only ops, a space of one op only edges. Either change alters the
+    op multiset or the edge count of the cell, so the child is never isomorphic to its parent
+    (its :meth:`~Architecture.key` differs).
     """
-    which = int(rng.integers(2))
+    space = space or SearchSpace(arch.n_nodes)
+    can_op, can_edge = space.num_ops > 1, space.bits_per_cell > 0
+    if not (can_op or can_edge):
+        raise ArchitectureError("the space holds one architecture: nothing to mutate")
+    which = int(rng.integers(space.num_cells))
     cell = arch.cells[which]
-    if rng.random() < 0.5:
+    if can_op and (not can_edge or rng.random() < 0.5):
         node = int(rng.integers(cell.n_nodes))
         ops = list(cell.ops)
-        ops[node] = (ops[node] + 1 + int(rng.integers(NUM_OPS - 1))) % NUM_OPS
+        k = space.num_ops
+        ops[node] = space.ops[(space.ops.index(ops[node]) + 1 + int(rng.integers(k - 1))) % k]
         child = Cell(tuple(ops), cell.edges)
     else:
         bits = cell.to_bits()
         k = int(rng.integers(len(bits)))
         bits[k] = 1 - bits[k]
         child = Cell.from_bits(cell.ops, bits)
+    if space.num_cells == 1:
+        return Architecture(child, child)
     cells = list(arch.cells)
     cells[which] = child
     return Architecture(*cells)
@@ -88,13 +98,15 @@ def tournament(members: list[Member], rng: np.random.Generator, size: int) -> Me
 
 
 class EvolutionStrategy:
-    """Proposals by aging evolution: tournament selection, one mutation, the oldest leaves."""
+    """Proposals by aging evolution: tournament selection, one mutation, the oldest leaves;
+    all within ``space`` (a :class:`SearchSpace`, or a node count for the original space)."""
 
     name = "evolution"
     checkpoint_name = "evolution_state.json"
 
-    def __init__(self, n_nodes: int, edge_prob: float, config: EvolutionConfig):
-        self.n_nodes = n_nodes
+    def __init__(self, space: SearchSpace | int, edge_prob: float, config: EvolutionConfig):
+        self.space = space if isinstance(space, SearchSpace) else SearchSpace(space)
+        self.n_nodes = self.space.n_nodes
         self.edge_prob = edge_prob
         self.size = config.population
         self.sample = config.sample
@@ -109,9 +121,10 @@ class EvolutionStrategy:
         archs = []
         for i in range(batch_size):
             if self.born + i < self.size or not parents:
-                archs.append(random_architecture(self.rng, self.n_nodes, self.edge_prob))
+                archs.append(self.space.random(self.rng, self.edge_prob))
             else:
-                archs.append(mutate(tournament(parents, self.rng, self.sample).arch, self.rng))
+                parent = tournament(parents, self.rng, self.sample).arch
+                archs.append(mutate(parent, self.rng, self.space))
         self._pending = archs
         return archs
 

@@ -1,5 +1,6 @@
 """How candidates are proposed: the RL controller, uniform random sampling, or regularized
-evolution (:mod:`autodl_design.search.evolution`).
+evolution (:mod:`autodl_design.search.evolution`), each within the search's space
+(:class:`~autodl_design.space.SearchSpace`, from the config's ``space`` section).
 
 Each keeps its own checkpoint so a resumed search proposes exactly the batches the killed
 run would have proposed (the search loop relies on that to reuse finished evaluations).
@@ -16,7 +17,7 @@ import numpy as np
 from autodl_design.config import ControllerConfig, SearchConfig
 from autodl_design.fileio import write_text_atomic
 from autodl_design.search.evolution import EvolutionStrategy
-from autodl_design.space import Architecture, random_architecture
+from autodl_design.space import Architecture, SearchSpace
 
 
 class RLStrategy:
@@ -25,10 +26,10 @@ class RLStrategy:
     name = "rl"
     checkpoint_name = "controller.pdparams"
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, space: SearchSpace | None = None):
         from autodl_design.controller import ControllerAgent
 
-        self.agent = ControllerAgent.from_config(config)
+        self.agent = ControllerAgent.from_config(config, space)
         self._actions: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
@@ -38,7 +39,7 @@ class RLStrategy:
     def propose(self, batch_size: int) -> list[Architecture]:
         tokens, bits, _ = self.agent.sample(batch_size)
         self._actions = (tokens, bits)
-        return [Architecture.from_actions(t, b) for t, b in zip(tokens, bits, strict=True)]
+        return [self.agent.space.from_actions(t, b) for t, b in zip(tokens, bits, strict=True)]
 
     def fill_failed(self, rewards: list[float | None]) -> np.ndarray:
         """A failed candidate counts as the batch's worst; an all-failed batch teaches nothing."""
@@ -63,21 +64,22 @@ class RLStrategy:
 
 
 class RandomStrategy:
-    """Uniform ops and Bernoulli(edge_prob) edges, independent of rewards: the baseline."""
+    """Uniform ops of the space and, where its edges are searched, Bernoulli(edge_prob) edges,
+    independent of rewards: the baseline. ``space``: a :class:`SearchSpace`, or a node count
+    for the original space."""
 
     name = "random"
     checkpoint_name = "random_state.json"
 
-    def __init__(self, n_nodes: int, edge_prob: float, seed: int):
-        self.n_nodes = n_nodes
+    def __init__(self, space: SearchSpace | int, edge_prob: float, seed: int):
+        self.space = space if isinstance(space, SearchSpace) else SearchSpace(space)
+        self.n_nodes = self.space.n_nodes
         self.edge_prob = edge_prob
         self.rng = np.random.default_rng(seed)
         self.updates = 0
 
     def propose(self, batch_size: int) -> list[Architecture]:
-        return [
-            random_architecture(self.rng, self.n_nodes, self.edge_prob) for _ in range(batch_size)
-        ]
+        return [self.space.random(self.rng, self.edge_prob) for _ in range(batch_size)]
 
     def fill_failed(self, rewards: list[float | None]) -> np.ndarray:
         return np.array([np.nan if r is None else r for r in rewards], dtype=np.float32)
@@ -98,10 +100,11 @@ class RandomStrategy:
 
 
 def make_strategy(config: SearchConfig) -> RLStrategy | RandomStrategy | EvolutionStrategy:
-    """The strategy ``config.strategy`` names, set up from its sections of ``config``."""
-    controller = config.controller
+    """The strategy ``config.strategy`` names, set up from its sections of ``config``, in the
+    search space of ``config.space``."""
+    controller, space = config.controller, config.search_space()
     if config.strategy == "rl":
-        return RLStrategy(controller)
+        return RLStrategy(controller, space)
     if config.strategy == "evolution":
-        return EvolutionStrategy(controller.n_nodes, config.random_edge_prob, config.evolution)
-    return RandomStrategy(controller.n_nodes, config.random_edge_prob, controller.seed)
+        return EvolutionStrategy(space, config.random_edge_prob, config.evolution)
+    return RandomStrategy(space, config.random_edge_prob, controller.seed)
