@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from autodl_design.checkpoint import load_state, save_atomic
 from autodl_design.config import (
     ConfigError,
     ControllerConfig,
@@ -290,6 +291,22 @@ def test_the_controller_is_sized_from_the_space(tmp_path):
     tokens, bits, _ = agent.sample(4)
     assert tokens.shape == (4, 4) and bits.shape == (4, 6)
     assert all(searched.problem(a) is None for a in agent.sample_architectures(20))
+
+
+def test_a_controller_checkpoint_from_before_spaces_restores_in_the_default_space(tmp_path):
+    path = str(tmp_path / "c.pdparams")
+    agent = ControllerAgent.from_config(ControllerConfig(n_nodes=3))
+    agent.learn(*agent.sample(4)[:2], np.arange(4, dtype=np.float32))
+    agent.save(path)
+    state = load_state(path)
+    del state["space"]  # as checkpoints were written before search spaces
+    save_atomic(state, path)
+    again = ControllerAgent.from_config(ControllerConfig(n_nodes=3))
+    again.restore(path)
+    assert again.updates == 1 and (again.sample(3)[0] == agent.sample(3)[0]).all()
+    chain = ControllerAgent.from_config(ControllerConfig(n_nodes=3), SearchSpace(3, cells="one"))
+    with pytest.raises(CheckpointError, match="another search space .cells: two -> one.$"):
+        chain.restore(path)
 
 
 def test_random_draws_only_the_spaces_ops_and_edges():
