@@ -11,6 +11,7 @@ from autodl_design.nn.runtime import evaluate_accuracy, predict
 from autodl_design.space import random_architecture
 
 AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n"
+ZEN4 = AMD.replace("avx512f", "avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16")
 INTEL = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx avx2 fma\n"
 OLD_AMD = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 sse4_2\n"
 
@@ -20,8 +21,10 @@ def test_cpu_info_reads_vendor_and_flags():
     assert vendor == "AuthenticAMD" and {"avx2", "fma", "avx512f"} <= flags
 
 
-@pytest.mark.parametrize(("text", "expected"), [(AMD, "5"), (INTEL, None), (OLD_AMD, None)])
-def test_avx2_path_only_for_non_intel_cpus_with_avx2(text, expected):
+@pytest.mark.parametrize(
+    ("text", "expected"), [(AMD, "5"), (ZEN4, "7"), (INTEL, None), (OLD_AMD, None)]
+)
+def test_avx512_or_avx2_path_only_for_non_intel_cpus(text, expected):
     assert cpu_tuning.wanted_cpu_type(*cpu_tuning.cpu_info(text)) == expected
 
 
@@ -88,3 +91,31 @@ def test_onednn_engine_matches_dygraph_and_keeps_the_mode():
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="engine"):
         predict(_trained_net(), np.zeros((2, 16, 16, 3), np.uint8), 2, engine="tensorrt")
+
+
+def test_the_tuned_mkl_path_computes_correctly_on_this_cpu():
+    """MKL's forced kernels run in a child process (a wrong path dies there by SIGILL, not here)
+    and give numpy's results for GEMM and the VML functions Paddle's element-wise ops use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import autodl_design, numpy as np, paddle, sys\n"
+        "r = np.random.default_rng(0)\n"
+        "a, b = r.random((300, 200), np.float32) + 0.5, r.random((200, 300), np.float32) + 0.5\n"
+        "x, y = paddle.to_tensor(a), paddle.to_tensor(b.T.copy())\n"
+        "got = [paddle.matmul(x, paddle.to_tensor(b)), x / y, paddle.exp(x), paddle.log(x),\n"
+        "       paddle.tanh(x), paddle.sqrt(x), paddle.erf(x), paddle.pow(x, 2.5)]\n"
+        "import math\n"
+        "bt = b.T.astype(np.float64); a64 = a.astype(np.float64)\n"
+        "erf = np.vectorize(math.erf)\n"
+        "want = [a64 @ b, a64 / bt, np.exp(a64), np.log(a64), np.tanh(a64), np.sqrt(a64),\n"
+        "        erf(a64), a64 ** 2.5]\n"
+        "err = max(float(np.max(np.abs(g.numpy() - w) / np.abs(w))) for g, w in zip(got, want))\n"
+        "import os; print(os.environ.get('MKL_DEBUG_CPU_TYPE'), err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cpu_type, err = out.stdout.split()[-2:]
+    assert cpu_type == str(cpu_tuning.wanted_cpu_type(*cpu_tuning.cpu_info()))
+    assert float(err) < 1e-5
