@@ -24,6 +24,7 @@ import paddle
 from paddle import nn
 
 from autodl_design.config import NetworkConfig
+from autodl_design.nn.onednn import Conv2D
 from autodl_design.space import OP_NAMES
 
 OpFactory = Callable[[int, int, NetworkConfig], nn.Layer]
@@ -46,10 +47,11 @@ def conv2d(
     stride: int | tuple[int, int] = 1,
     dilation: int = 1,
 ) -> nn.Conv2D:
-    """Bias-free "same"-padded conv with truncated-normal He weights (odd kernels only)."""
+    """Bias-free "same"-padded conv with truncated-normal He weights (odd kernels only); a
+    :class:`autodl_design.nn.onednn.Conv2D`, so CPU training runs it through oneDNN."""
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     padding = (dilation * (kh - 1) // 2, dilation * (kw - 1) // 2)
-    return nn.Conv2D(
+    return Conv2D(
         c_in,
         c_out,
         (kh, kw),

@@ -23,6 +23,7 @@ import paddle
 from paddle import nn
 
 from autodl_design.config import NetworkConfig
+from autodl_design.nn.onednn import Conv2D
 from autodl_design.nn.ops import activation, bn_relu, conv2d, identity_init, make_op
 from autodl_design.space import OP_NAMES, Architecture, Cell
 
@@ -115,7 +116,7 @@ class WideNetwork(nn.Layer):
         self.arch, self.cfg = arch, cfg
         k = WIDE_STEM_KERNEL
         c_stem = 2 * in_channels * k * k
-        self.stem = nn.Conv2D(
+        self.stem = Conv2D(
             in_channels,
             c_stem,
             k,
