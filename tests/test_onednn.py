@@ -38,6 +38,21 @@ def test_output_and_both_gradients_match_paddles_convolution(c_in, c_out, size, 
         assert float((a - b).abs().max()) <= 1e-4 * float(b.abs().max())
 
 
+def test_bias_gradient_matches_paddles_with_or_without_a_trainable_weight():
+    paddle.seed(1)
+    x = paddle.randn((3, 4, 9, 9))
+    for trainable in (True, False):
+        attr = paddle.ParamAttr(trainable=trainable)
+        ours = onednn.Conv2D(4, 5, 3, padding=1, weight_attr=attr)
+        theirs = paddle.nn.Conv2D(4, 5, 3, padding=1, weight_attr=attr)
+        theirs.set_state_dict(ours.state_dict())
+        g = paddle.randn((3, 5, 9, 9))
+        (ours(x) * g).sum().backward()
+        (theirs(x) * g).sum().backward()
+        np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-4)
+        assert (ours.weight.grad is None) == (not trainable)
+
+
 def test_a_fixed_weight_gets_no_gradient_and_an_input_without_grad_none():
     conv = onednn.Conv2D(3, 4, 3, padding=1, weight_attr=paddle.ParamAttr(trainable=False))
     x = paddle.randn((2, 3, 8, 8))
@@ -82,7 +97,9 @@ def test_the_project_builds_its_convolutions_on_onednn():
 
 
 def test_the_primitive_cache_is_bounded_and_evicted_shapes_still_compute(monkeypatch):
-    monkeypatch.setattr(onednn, "CACHE_SIZE", 3)
+    from autodl_design.nn.onednn import conv
+
+    monkeypatch.setattr(conv, "CACHE_SIZE", 3)
     spec = onednn.ConvSpec((1, 1), (1, 1), (1, 1))
     w = paddle.randn((4, 4, 3, 3))
     for size in (5, 6, 7, 8, 9, 5):  # the first shape is evicted, then rebuilt
@@ -90,4 +107,4 @@ def test_the_primitive_cache_is_bounded_and_evicted_shapes_still_compute(monkeyp
         ref = F.conv2d(x, w, padding=1)
         got = onednn.conv2d(x, w, spec)
         assert float((got - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
-    assert len(onednn._local.convs) == 3
+    assert len(conv._local.convs) == 3
