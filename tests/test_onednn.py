@@ -99,7 +99,7 @@ def test_the_project_builds_its_convolutions_on_onednn():
 def test_the_primitive_cache_is_bounded_and_evicted_shapes_still_compute(monkeypatch):
     from autodl_design.nn.onednn import conv
 
-    monkeypatch.setattr(conv, "CACHE_SIZE", 3)
+    monkeypatch.setattr(conv._convs, "size", 3)
     spec = onednn.ConvSpec((1, 1), (1, 1), (1, 1))
     w = paddle.randn((4, 4, 3, 3))
     for size in (5, 6, 7, 8, 9, 5):  # the first shape is evicted, then rebuilt
@@ -107,4 +107,62 @@ def test_the_primitive_cache_is_bounded_and_evicted_shapes_still_compute(monkeyp
         ref = F.conv2d(x, w, padding=1)
         got = onednn.conv2d(x, w, spec)
         assert float((got - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
-    assert len(conv._local.convs) == 3
+    assert len(conv._convs) == 3
+
+
+@pytest.mark.parametrize("kind", ["gelu", "relu", "leaky_relu"])
+def test_activations_match_paddles_with_gradients(kind):
+    from autodl_design.nn.onednn import eltwise
+
+    ours = {"gelu": eltwise.GELU(), "relu": eltwise.ReLU(), "leaky_relu": eltwise.LeakyReLU(0.1)}
+    theirs = {
+        "gelu": paddle.nn.GELU(),
+        "relu": paddle.nn.ReLU(),
+        "leaky_relu": paddle.nn.LeakyReLU(0.1),
+    }
+    x = paddle.randn((3, 5, 7, 7))
+    x.stop_gradient = False
+    g = paddle.randn(x.shape)
+    got, ref = ours[kind](x), theirs[kind](x)
+    (dx,), (ref_dx,) = paddle.grad([got], [x], [g]), paddle.grad([ref], [x], [g])
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx.numpy(), ref_dx.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("layer", "size"),
+    [("max2", 31), ("max2", 8), ("max3", 9), ("max5", 7), ("avg3", 9), ("avg5", 6)],
+)
+def test_pooling_matches_paddles_with_gradients(layer, size):
+    from autodl_design.nn.onednn import pool
+
+    k = int(layer[-1])
+    pad, stride = (0, 2) if k == 2 else (k // 2, 1)
+    if layer.startswith("max"):
+        ours, theirs = pool.MaxPool2D(k, stride, pad), paddle.nn.MaxPool2D(k, stride, pad)
+    else:
+        ours = pool.AvgPool2D(k, stride, pad, exclusive=True)
+        theirs = paddle.nn.AvgPool2D(k, stride, pad, exclusive=True)
+    x = paddle.randn((2, 3, size, size))
+    x.stop_gradient = False
+    got, ref = ours(x), theirs(x)
+    g = paddle.randn(ref.shape)
+    (dx,), (ref_dx,) = paddle.grad([got], [x], [g]), paddle.grad([ref], [x], [g])
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx.numpy(), ref_dx.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_two_max_pools_of_one_shape_keep_their_own_workspaces():
+    from autodl_design.nn.onednn import pool
+
+    a, b = paddle.randn((2, 3, 8, 8)), paddle.randn((2, 3, 8, 8))
+    a.stop_gradient = b.stop_gradient = False
+    ours = pool.MaxPool2D(2, 2)
+    ya, yb = ours(a), ours(b)  # both forwards before either backward
+    (ya.sum() + 2 * yb.sum()).backward()
+    ra, rb = a.detach(), b.detach()
+    ra.stop_gradient = rb.stop_gradient = False
+    (F.max_pool2d(ra, 2, 2).sum() + 2 * F.max_pool2d(rb, 2, 2).sum()).backward()
+    np.testing.assert_allclose(a.grad.numpy(), ra.grad.numpy())
+    np.testing.assert_allclose(b.grad.numpy(), rb.grad.numpy())

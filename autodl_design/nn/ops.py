@@ -25,6 +25,8 @@ from paddle import nn
 
 from autodl_design.config import NetworkConfig
 from autodl_design.nn.onednn import Conv2D
+from autodl_design.nn.onednn.eltwise import GELU, LeakyReLU, ReLU
+from autodl_design.nn.onednn.pool import AvgPool2D, MaxPool2D
 from autodl_design.space import OP_NAMES
 
 OpFactory = Callable[[int, int, NetworkConfig], nn.Layer]
@@ -85,12 +87,13 @@ def batch_norm(channels: int, cfg: NetworkConfig) -> nn.BatchNorm2D:
 
 
 def activation(cfg: NetworkConfig) -> nn.Layer:
-    """The config's activation: ``leaky_relu`` (slope ``cfg.leaky_slope``), ``relu`` or ``gelu``."""
+    """The config's activation: ``leaky_relu`` (slope ``cfg.leaky_slope``), ``relu`` or ``gelu``
+    (Paddle's layer classes, computed by oneDNN in eager CPU training: :mod:`.onednn`)."""
     if cfg.activation == "gelu":
-        return nn.GELU()
+        return GELU()
     if cfg.activation == "relu":
-        return nn.ReLU()
-    return nn.LeakyReLU(cfg.leaky_slope)
+        return ReLU()
+    return LeakyReLU(cfg.leaky_slope)
 
 
 def bn_relu(channels: int, cfg: NetworkConfig) -> nn.Sequential:
@@ -133,7 +136,7 @@ def _factorised(k: int) -> OpFactory:
 
 def _max_pool(k: int) -> OpFactory:
     def factory(channels: int, stride: int, cfg: NetworkConfig) -> nn.Layer:
-        return nn.MaxPool2D(k, stride=stride, padding=k // 2)
+        return MaxPool2D(k, stride=stride, padding=k // 2)
 
     return factory
 
@@ -141,7 +144,7 @@ def _max_pool(k: int) -> OpFactory:
 def _avg_pool(k: int) -> OpFactory:
     # exclusive=True: border windows average only real pixels, not the zero padding.
     def factory(channels: int, stride: int, cfg: NetworkConfig) -> nn.Layer:
-        return nn.AvgPool2D(k, stride=stride, padding=k // 2, exclusive=True)
+        return AvgPool2D(k, stride=stride, padding=k // 2, exclusive=True)
 
     return factory
 

@@ -24,6 +24,7 @@ from paddle import nn
 
 from autodl_design.config import NetworkConfig
 from autodl_design.nn.onednn import Conv2D
+from autodl_design.nn.onednn.pool import MaxPool2D
 from autodl_design.nn.ops import activation, bn_relu, conv2d, identity_init, make_op
 from autodl_design.space import OP_NAMES, Architecture, Cell
 
@@ -96,7 +97,7 @@ class _Group(nn.Layer):
 
     def __init__(self, c_in: int, width: int, cell: Cell, cfg: NetworkConfig) -> None:
         super().__init__()
-        self.entry = nn.Sequential(conv2d(c_in, width, 3), nn.MaxPool2D(2), bn_relu(width, cfg))
+        self.entry = nn.Sequential(conv2d(c_in, width, 3), MaxPool2D(2), bn_relu(width, cfg))
         self.cell = WideCell(cell, width, cfg)
         self.out_act = bn_relu(width, cfg)
 

@@ -14,9 +14,9 @@ export), a GPU or a switched-off library (``AUTODL_DESIGN_ONEDNN=0``) gets Paddl
 Measured: ``benchmarks/conv_speed.py``, ``docs/cpu_speed.md``.
 """
 
-from autodl_design.nn.onednn.conv import CACHE_SIZE, Conv2D, ConvSpec, conv2d
+from autodl_design.nn.onednn.conv import Conv2D, ConvSpec, conv2d
 from autodl_design.nn.onednn.library import SWITCH, OneDNNError, available, eager
 
 __all__ = [
-    "CACHE_SIZE", "SWITCH", "Conv2D", "ConvSpec", "OneDNNError", "available", "conv2d", "eager"
+    "SWITCH", "Conv2D", "ConvSpec", "OneDNNError", "available", "conv2d", "eager"
 ]  # fmt: skip

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import collections
 import ctypes
-import threading
 from dataclasses import dataclass
 
 import paddle
 
 from autodl_design.nn.onednn import library as dnnl
 
-__all__ = ["CACHE_SIZE", "Conv2D", "ConvSpec", "conv2d"]
+__all__ = ["Conv2D", "ConvSpec", "conv2d"]
 
 _CONV_DIRECT = 0x1
 
@@ -105,36 +103,14 @@ class _Conv:
         self.w_dw.after(dw)
 
 
-# Shapes whose primitives are kept per thread, least recently used dropped first: a fixed network
-# has a few dozen; a search meets new ones with each candidate, and each entry holds blocked
-# copies of its tensors (a few MB at the wide frame's batch 512).
-CACHE_SIZE = 96
-_local = threading.local()
-
-
-def _conv_for(x_shape, w_shape, spec: ConvSpec, bias: bool) -> _Conv:
-    if not hasattr(_local, "convs"):
-        _local.convs = collections.OrderedDict()
-    convs, key = _local.convs, (x_shape, w_shape, spec, bias)
-    conv = convs.get(key)
-    if conv is None:
-        conv = convs[key] = _Conv(x_shape, w_shape, spec, bias)
-        while len(convs) > CACHE_SIZE:
-            convs.popitem(last=False)
-    else:
-        convs.move_to_end(key)
-    return conv
-
-
-def _contiguous(t: paddle.Tensor) -> paddle.Tensor:
-    return t if t.is_contiguous() else t.contiguous()
+_convs = dnnl.ShapeCache(_Conv)
 
 
 class _ConvFunction(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x, w, spec, b=None):
-        x = _contiguous(x)
-        conv = _conv_for(tuple(x.shape), tuple(w.shape), spec, b is not None)
+        x = dnnl.contiguous(x)
+        conv = _convs(tuple(x.shape), tuple(w.shape), spec, b is not None)
         y = paddle.empty(spec.out_shape(tuple(x.shape), tuple(w.shape)), dtype="float32")
         conv.forward(x.data_ptr(), w.data_ptr(), None if b is None else b.data_ptr(), y.data_ptr())
         ctx.spec, ctx.has_bias = spec, b is not None
@@ -147,8 +123,8 @@ class _ConvFunction(paddle.autograd.PyLayer):
         # weight, the images); skipping its primitive saves a third of the work. oneDNN computes
         # the bias gradient with the weights' one, so a bias needs a trainable weight.
         x, w, *b = ctx.saved_tensor()
-        dy = _contiguous(dy)
-        conv = _conv_for(tuple(x.shape), tuple(w.shape), ctx.spec, ctx.has_bias)
+        dy = dnnl.contiguous(dy)
+        conv = _convs(tuple(x.shape), tuple(w.shape), ctx.spec, ctx.has_bias)
         dx = dw = db = None
         if not x.stop_gradient:
             dx = paddle.empty(x.shape, dtype="float32")

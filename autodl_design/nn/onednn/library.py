@@ -8,6 +8,7 @@ of oneDNN 3.6's ``dnnl_types.h`` / ``dnnl_common_types.h``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import functools
@@ -186,6 +187,31 @@ class Port:
             self.reorder([(ARG_FROM, self.inner.handle), (ARG_TO, self.plain.bind(ptr))])
 
 
+class ShapeCache:
+    """Objects built per key (a shape) and kept per thread, least recently used dropped first:
+    a fixed network has a few dozen shapes; a search meets new ones with each candidate, and an
+    entry may hold blocked copies of its tensors (a few MB at the wide frame's batch 512)."""
+
+    def __init__(self, build, size: int = 96) -> None:
+        self.build, self.size, self._local = build, size, threading.local()
+
+    def __call__(self, *key):
+        if not hasattr(self._local, "items"):
+            self._local.items = collections.OrderedDict()
+        items = self._local.items
+        item = items.get(key)
+        if item is None:
+            item = items[key] = self.build(*key)
+            while len(items) > self.size:
+                items.popitem(last=False)
+        else:
+            items.move_to_end(key)
+        return item
+
+    def __len__(self) -> int:
+        return len(getattr(self._local, "items", ()))
+
+
 def eager() -> bool:
     """Whether ops run eagerly now: dygraph, and not traced by ``to_static`` (AST or SOT), where
     a tensor has no data pointer and the program must hold Paddle's own ops."""
@@ -197,3 +223,8 @@ def eager() -> bool:
 def usable(x: paddle.Tensor) -> bool:
     """Whether an op on ``x`` may run here: eager, the library loaded, CPU float32."""
     return eager() and available() and x.dtype == paddle.float32 and x.place.is_cpu_place()
+
+
+def contiguous(t: paddle.Tensor) -> paddle.Tensor:
+    """``t`` itself when its data is contiguous, else a contiguous copy (oneDNN reads raw data)."""
+    return t if t.is_contiguous() else t.contiguous()
