@@ -66,9 +66,13 @@ ROWS: dict[str, tuple[str, str, list[str]]] = {
 }
 
 
-def run(row: str, seed: int, val: bool) -> int:
+def run(row: str, seed: int, val: bool, extra: list[str], tag: str | None) -> int:
+    """Train ``row`` (plus config overrides ``extra``, named by ``tag``) and record it."""
+    if extra and not tag:
+        raise SystemExit("-o overrides need a --tag to name the run")
     arch, config, overrides = ROWS[row]
-    name = f"{row}-s{seed}" + ("-val" if val else "")
+    overrides = [*overrides, *extra]
+    name = f"{row}{'-' + tag if tag else ''}-s{seed}" + ("-val" if val else "")
     out = ROOT / "runs" / "accuracy" / name
     cmd = [sys.executable, "-c", CLI, "train", "--arch", arch, "-c", config]
     for o in [*overrides, f"seed={seed}", "visualdl=false", "data.source=cifar10"]:
@@ -123,6 +127,15 @@ def main() -> int:
     r.add_argument("rows", nargs="+", choices=sorted(ROWS))
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--val", action="store_true", help="report on a held-out 10%% of train")
+    r.add_argument(
+        "-o",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a further config override (an ablation); needs --tag",
+    )
+    r.add_argument("--tag", help="names the run with its overrides: ROW-TAG-sSEED")
     t = sub.add_parser("table", help="print the recorded rows")
     t.add_argument("--markdown", action="store_true")
     args = p.parse_args()
@@ -130,7 +143,7 @@ def main() -> int:
         table(args.markdown)
         return 0
     for row in args.rows:
-        rc = run(row, args.seed, args.val)
+        rc = run(row, args.seed, args.val, args.extra, args.tag)
         if rc:
             return rc
     return 0

@@ -88,6 +88,24 @@ def test_identity_init_passes_the_input_through():
     assert not np.allclose(y[:, 6:], 0)  # the other filters keep their random weights
 
 
+def test_uniform_init_draws_fan_in_bounds_keeps_the_stem_and_the_identity_filters():
+    paddle.seed(0)
+    net = build_network(PLAIN, NetworkConfig(**{**WIDE, "init": "uniform"}))
+    fit_to_data(net, images())
+    stem = net.stem.weight.numpy().copy()
+    for m in net.sublayers():
+        if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Linear)) and m is not net.stem:
+            w = m.weight.numpy()
+            fan_in = w.shape[0] if isinstance(m, paddle.nn.Linear) else int(np.prod(w.shape[1:]))
+            random = w if isinstance(m, paddle.nn.Linear) else w[w.shape[1] :]  # past identity
+            if random.size:
+                bound = 1 / np.sqrt(fan_in)
+                assert np.abs(random).max() <= bound and random.std() > bound / 3
+    group = net.groups[1].entry[0].weight.numpy()  # 8 -> 16: 8 identity filters first
+    assert np.allclose(group[np.arange(8), np.arange(8), 1, 1], 1.0)
+    np.testing.assert_array_equal(net.stem.weight.numpy(), stem)
+
+
 def test_engines_agree_on_a_wide_network():
     arch = random_architecture(np.random.default_rng(3), 5, edge_prob=0.5)
     net = build_network(arch, NetworkConfig(**WIDE))

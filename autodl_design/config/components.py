@@ -145,7 +145,10 @@ class NetworkConfig:
     ``width``, ``stages``, ``cells_per_stage``). ``activation``:
     ``leaky_relu`` (slope ``leaky_slope``), ``relu`` or ``gelu``. ``bn_scale``: false fixes
     every BN's scale at 1 (only its bias trains). ``identity_init``: each conv's first
-    ``c_in`` filters start as the identity (Dirac) map.
+    ``c_in`` filters start as the identity (Dirac) map. ``init``: ``he``, truncated-normal He
+    weights (std sqrt(2 / fan_in)); ``uniform``, U(+-1 / sqrt(fan_in)) for every trained conv and
+    linear weight, PyTorch's default, which airbench's learning rates assume: behind a BN the
+    weights' scale sets their effective learning rate (``wide`` and ``resnet`` frames).
     """
 
     width: int = 16
@@ -164,6 +167,7 @@ class NetworkConfig:
     bn_scale: bool = True
     identity_init: bool = False
     logit_scale: float = 1.0
+    init: Literal["he", "uniform"] = "he"
 
     def validate(self) -> None:
         check(self.width >= 4, "width", "must be >= 4")

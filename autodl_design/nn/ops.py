@@ -101,6 +101,19 @@ def bn_relu(channels: int, cfg: NetworkConfig) -> nn.Sequential:
     return nn.Sequential(batch_norm(channels, cfg), activation(cfg))
 
 
+def fan_in_uniform_init(layer: nn.Layer) -> None:
+    """Every trained ``Conv2D`` and ``Linear`` weight in ``layer`` drawn from U(+-1/sqrt(fan_in))
+    (PyTorch's default init; Paddle's RNG, so ``paddle.seed`` fixes it). Fixed weights (the
+    whitening stem) are left alone."""
+    for m in layer.sublayers(include_self=True):
+        if not isinstance(m, (nn.Conv2D, nn.Linear)) or m.weight.stop_gradient:
+            continue
+        shape = m.weight.shape
+        fan_in = shape[0] if isinstance(m, nn.Linear) else int(np.prod(shape[1:]))
+        bound = 1.0 / math.sqrt(fan_in)
+        m.weight.set_value(paddle.uniform(shape, min=-bound, max=bound))
+
+
 def identity_init(layer: nn.Layer) -> None:
     """Set the first ``c_in`` filters of every ``Conv2D`` in ``layer`` to the identity (Dirac)
     map, as airbench does: at the start a conv passes its input through, a deep stack of them

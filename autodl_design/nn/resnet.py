@@ -22,7 +22,7 @@ import paddle
 from paddle import nn
 
 from autodl_design.config import NetworkConfig
-from autodl_design.nn.ops import bn_relu, conv2d, identity_init
+from autodl_design.nn.ops import bn_relu, conv2d, fan_in_uniform_init, identity_init
 from autodl_design.nn.wide import WideCell
 from autodl_design.space import Architecture, Cell
 
@@ -75,6 +75,8 @@ class ResNetFrame(nn.Layer):
         self.head_act = bn_relu(c_prev, cfg)
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.fc = nn.Linear(c_prev, cfg.num_classes)
+        if cfg.init == "uniform":
+            fan_in_uniform_init(self)
         if cfg.identity_init:
             identity_init(self.blocks)
 

@@ -25,7 +25,14 @@ from paddle import nn
 from autodl_design.config import NetworkConfig
 from autodl_design.nn.onednn import Conv2D
 from autodl_design.nn.onednn.pool import MaxPool2D
-from autodl_design.nn.ops import activation, bn_relu, conv2d, identity_init, make_op
+from autodl_design.nn.ops import (
+    activation,
+    bn_relu,
+    conv2d,
+    fan_in_uniform_init,
+    identity_init,
+    make_op,
+)
 from autodl_design.space import OP_NAMES, Architecture, Cell
 
 __all__ = ["WIDE_STEM_KERNEL", "WideCell", "WideNetwork", "whitening_weights"]
@@ -132,6 +139,8 @@ class WideNetwork(nn.Layer):
         self.groups = nn.LayerList(groups)
         self.pool = nn.AdaptiveMaxPool2D(1)
         self.fc = nn.Linear(c_prev, cfg.num_classes, bias_attr=False)
+        if cfg.init == "uniform":
+            fan_in_uniform_init(self)
         if cfg.identity_init:
             identity_init(self.groups)
 
