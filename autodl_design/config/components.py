@@ -149,6 +149,8 @@ class NetworkConfig:
     weights (std sqrt(2 / fan_in)); ``uniform``, U(+-1 / sqrt(fan_in)) for every trained conv and
     linear weight, PyTorch's default, which airbench's learning rates assume: behind a BN the
     weights' scale sets their effective learning rate (``wide`` and ``resnet`` frames).
+    ``cell_input``: the wide frame's cell adds its input to its output (a residual); false
+    leaves it out, which makes the one-conv cell exactly airbench94's network.
     """
 
     width: int = 16
@@ -168,6 +170,7 @@ class NetworkConfig:
     identity_init: bool = False
     logit_scale: float = 1.0
     init: Literal["he", "uniform"] = "he"
+    cell_input: bool = True
 
     def validate(self) -> None:
         check(self.width >= 4, "width", "must be >= 4")

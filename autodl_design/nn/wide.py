@@ -105,7 +105,7 @@ class _Group(nn.Layer):
     def __init__(self, c_in: int, width: int, cell: Cell, cfg: NetworkConfig) -> None:
         super().__init__()
         self.entry = nn.Sequential(conv2d(c_in, width, 3), MaxPool2D(2), bn_relu(width, cfg))
-        self.cell = WideCell(cell, width, cfg)
+        self.cell = WideCell(cell, width, cfg, add_input=cfg.cell_input)
         self.out_act = bn_relu(width, cfg)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
