@@ -166,3 +166,22 @@ def test_two_max_pools_of_one_shape_keep_their_own_workspaces():
     (F.max_pool2d(ra, 2, 2).sum() + 2 * F.max_pool2d(rb, 2, 2).sum()).backward()
     np.testing.assert_allclose(a.grad.numpy(), ra.grad.numpy())
     np.testing.assert_allclose(b.grad.numpy(), rb.grad.numpy())
+
+
+def test_a_shape_onednn_refuses_falls_back_to_paddles_op_with_one_warning(monkeypatch):
+    from autodl_design.nn.onednn import conv
+
+    def refuse(*key):
+        raise onednn.OneDNNError("oneDNN convolution forward failed with status 3")
+
+    monkeypatch.setattr(conv._convs, "build", refuse)
+    monkeypatch.setattr(conv._convs, "failed", set())
+    ours = onednn.Conv2D(3, 4, 3, padding=1)
+    theirs = paddle.nn.Conv2D(3, 4, 3, padding=1)
+    theirs.set_state_dict(ours.state_dict())
+    x = paddle.randn((2, 3, 13, 13))
+    with pytest.warns(UserWarning, match="Paddle's own op"):
+        got = ours(x)
+    np.testing.assert_allclose(got.numpy(), theirs(x).numpy(), rtol=1e-5, atol=1e-5)
+    ours(x)  # remembered: no second build, no second warning
+    assert len(conv._convs.failed) == 1

@@ -173,6 +173,12 @@ class Conv2D(paddle.nn.Conv2D):
         return ConvSpec(tuple(self._stride), tuple(pad), tuple(self._dilation))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if self._spec is not None and dnnl.usable(x):
+        if (
+            self._spec is not None
+            and dnnl.usable(x)
+            and _convs.ready(
+                tuple(x.shape), tuple(self.weight.shape), self._spec, self.bias is not None
+            )
+        ):
             return conv2d(x, self.weight, self._spec, self.bias)
         return super().forward(x)

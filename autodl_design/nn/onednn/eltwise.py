@@ -64,21 +64,24 @@ class _EltwiseFunction(paddle.autograd.PyLayer):
         return dx
 
 
+def _alg(kind: str, slope: float) -> tuple[int, float]:
+    return (_GELU_ERF, 0.0) if kind == "gelu" else (_RELU, float(slope if kind != "relu" else 0))
+
+
 def activate(x: paddle.Tensor, kind: str, slope: float = 0.0) -> paddle.Tensor:
     """``gelu`` (erf form), ``relu`` or ``leaky_relu`` (``slope``) of a 4-D float32 tensor."""
-    alg, alpha = (_GELU_ERF, 0.0) if kind == "gelu" else (_RELU, slope if kind != "relu" else 0.0)
-    return _EltwiseFunction.apply(x, alg, float(alpha))
+    return _EltwiseFunction.apply(x, *_alg(kind, slope))
 
 
-def _fits(x: paddle.Tensor) -> bool:
-    return x.ndim == 4 and dnnl.usable(x)
+def _fits(x: paddle.Tensor, kind: str, slope: float = 0.0) -> bool:
+    return x.ndim == 4 and dnnl.usable(x) and _eltwises.ready(tuple(x.shape), *_alg(kind, slope))
 
 
 class GELU(paddle.nn.GELU):
     """``paddle.nn.GELU`` (erf form) on oneDNN when eager on CPU; Paddle's op otherwise."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if not self._approximate and _fits(x):
+        if not self._approximate and _fits(x, "gelu"):
             return activate(x, "gelu")
         return super().forward(x)
 
@@ -87,13 +90,13 @@ class ReLU(paddle.nn.ReLU):
     """``paddle.nn.ReLU`` on oneDNN when eager on CPU; Paddle's op otherwise."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return activate(x, "relu") if _fits(x) else super().forward(x)
+        return activate(x, "relu") if _fits(x, "relu") else super().forward(x)
 
 
 class LeakyReLU(paddle.nn.LeakyReLU):
     """``paddle.nn.LeakyReLU`` on oneDNN when eager on CPU; Paddle's op otherwise."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if _fits(x):
+        if _fits(x, "leaky_relu", self._negative_slope):
             return activate(x, "leaky_relu", self._negative_slope)
         return super().forward(x)

@@ -14,6 +14,7 @@ import ctypes
 import functools
 import os
 import threading
+import warnings
 
 import paddle
 
@@ -194,6 +195,21 @@ class ShapeCache:
 
     def __init__(self, build, size: int = 96) -> None:
         self.build, self.size, self._local = build, size, threading.local()
+        self.failed: set = set()
+
+    def ready(self, *key) -> bool:
+        """Whether the entry for ``key`` exists or can be built. A key oneDNN refuses (an
+        :class:`OneDNNError`) is remembered, warned about once, and its callers fall back to
+        Paddle's own op: an odd shape costs speed, never a failed training."""
+        if key in self.failed:
+            return False
+        try:
+            self(*key)
+        except OneDNNError as err:
+            self.failed.add(key)
+            warnings.warn(f"{err} for {key}; Paddle's own op is used there", stacklevel=3)
+            return False
+        return True
 
     def __call__(self, *key):
         if not hasattr(self._local, "items"):

@@ -105,13 +105,17 @@ def _geometry(layer) -> tuple | None:
     return None if None in (k, s, p) else (k, s, p)
 
 
+def _fits(x: paddle.Tensor, alg: int, geometry: tuple) -> bool:
+    return x.ndim == 4 and dnnl.usable(x) and _pools.ready(tuple(x.shape), alg, *geometry)
+
+
 class MaxPool2D(paddle.nn.MaxPool2D):
     """``paddle.nn.MaxPool2D`` on oneDNN when eager on CPU (no mask, floor mode, symmetric
     integer padding); Paddle's op otherwise."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         geometry = None if self.return_mask else _geometry(self)
-        if geometry is not None and x.ndim == 4 and dnnl.usable(x):
+        if geometry is not None and _fits(x, _MAX, geometry):
             return _PoolFunction.apply(x, _MAX, *geometry)
         return super().forward(x)
 
@@ -123,6 +127,6 @@ class AvgPool2D(paddle.nn.AvgPool2D):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         ok = self.exclusive and self.divisor is None
         geometry = _geometry(self) if ok else None
-        if geometry is not None and x.ndim == 4 and dnnl.usable(x):
+        if geometry is not None and _fits(x, _AVG_EXCLUDE, geometry):
             return _PoolFunction.apply(x, _AVG_EXCLUDE, *geometry)
         return super().forward(x)
