@@ -88,3 +88,18 @@ def test_onednn_engine_matches_dygraph_and_keeps_the_mode():
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="engine"):
         predict(_trained_net(), np.zeros((2, 16, 16, 3), np.uint8), 2, engine="tensorrt")
+
+
+def test_configured_threads_are_every_engines_default(monkeypatch):
+    from autodl_design.nn import predictor
+    from autodl_design.nn.runtime import configure_threads
+
+    monkeypatch.setattr(predictor, "_configured_threads", [])
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert predictor.default_threads() == 3  # nothing configured: the environment's
+    try:
+        configure_threads(2)
+        assert predictor.default_threads() == 2  # what --threads asked for, for every engine
+    finally:
+        configure_threads(1)
+    assert predictor.default_threads() == 1

@@ -36,8 +36,12 @@ Batches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
 
 
 def configure_threads(num_threads: int) -> None:
-    """Ask Paddle's CPU math libraries (MKL, OpenMP) for ``num_threads`` threads."""
+    """Ask Paddle's CPU math libraries (MKL, OpenMP) for ``num_threads`` threads, and make it
+    the thread count of the inference engines' predictors and sessions (oneDNN, ONNX)."""
+    from autodl_design.nn.predictor import remember_threads
+
     paddle.base.core.set_num_threads(num_threads)
+    remember_threads(num_threads)
 
 
 def _default_batches() -> Batches:
