@@ -44,7 +44,8 @@ _PREFIX = "model"
 
 
 def choose_engine(engine: str, n_images: int) -> str:
-    """``"dygraph"`` or ``"onednn"`` for ``engine`` in :data:`ENGINES` and ``n_images``."""
+    """``"dygraph"``, ``"onednn"`` or ``"onnx"`` for ``engine`` in :data:`ENGINES` and
+    ``n_images``; ``"auto"`` is oneDNN or dygraph, never ONNX (an optional extra)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "auto":
