@@ -2,6 +2,7 @@
 frame compute what Paddle computes, the LeakyReLU workaround, one-line errors, and threads."""
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -168,3 +169,154 @@ def test_onnx_sessions_use_the_configured_thread_count(monkeypatch):
         assert options.intra_op_num_threads == 2
     finally:
         configure_threads(1)
+
+
+# --- autodl-design export --format onnx ------------------------------------------------------
+
+MANIFEST = Path(__file__).resolve().parents[1] / "pretrained" / "manifest.yaml"
+CLASSES = ["a", "b", "c"]
+
+
+def cli(*argv):
+    """``autodl-design ARGV`` in this process; its exit status."""
+    from autodl_design.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def outputs(capsys):
+    captured = capsys.readouterr()
+    return captured.out.splitlines(), captured.err.splitlines()
+
+
+def files_in(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A finished one-epoch training run of a tiny 3-class network on 16x16 images."""
+    from autodl_design.config import load_config
+    from autodl_design.train.command import train
+    from autodl_design.train.config import TrainConfig
+    from autodl_design.train.data import TrainData
+
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    overrides = ["network.width=8", "network.stages=2", "network.num_classes=3"]
+    overrides += ["data.image_size=16", "epochs=1", "batch_size=16", "visualdl=false"]
+    config = load_config(TrainConfig, None, overrides)
+    x = images(48, seed=5, size=16)
+    y = np.arange(48) % 3
+    data = TrainData(x, y, x[:12], y[:12], CLASSES, "tiny")
+    arch = random_architecture(np.random.default_rng(2), 4)
+    train(arch, config, out, data=data, log=lambda line: None)
+    return out
+
+
+@needs_onnx
+@pytest.mark.skipif(not MANIFEST.exists(), reason="no pretrained/manifest.yaml")
+def test_exported_bundled_model_predicts_like_it_under_onnxruntime(tmp_path, capsys):
+    import json
+
+    import onnxruntime as ort
+
+    from autodl_design.data import load_test_set, preprocess
+    from autodl_design.zoo.ensemble import load_ensemble
+    from autodl_design.zoo.evaluation import seeded_subset
+
+    target = tmp_path / "m4.onnx"
+    assert cli("export", "m4", "--format", "onnx", "-o", target) == 0
+    out, err = outputs(capsys)
+    assert len(out) == 1 and out[0].startswith(f"exported model m4 to {target}")
+    assert files_in(tmp_path) == ["m4.onnx"]  # no temporary file left
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    ensemble = load_ensemble(MANIFEST, ["m4"])
+    assert json.loads(meta["classes"]) == ensemble.classes and json.loads(meta["members"]) == ["m4"]
+    x, y, _ = load_test_set("bundled")
+    keep = seeded_subset(len(y), 200)
+    x, y = x[keep], y[keep]
+    got = session.run(["logits"], {"image": preprocess(x)})[0]
+    expected = predict(ensemble.networks[0], x, 100, engine="dygraph")
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    assert np.mean(got.argmax(axis=1) == y) > 0.8  # a trained CIFAR-10 model, not noise
+
+
+@needs_onnx
+def test_a_training_run_exports_from_its_directory_or_its_weights(run_dir, tmp_path, capsys):
+    from autodl_design.data import preprocess
+    from autodl_design.zoo.export import load_run
+
+    net = load_run(run_dir).networks[0]
+    x = images(40, seed=6, size=16)
+    expected = predict(net, x, 40, engine="dygraph")
+    for source in (run_dir, run_dir / "model.pdparams"):
+        target = tmp_path / "run.onnx"
+        assert cli("export", source, "--format", "onnx", "-o", target) == 0
+        assert outputs(capsys)[0][0].startswith("exported model tiny to")
+        got = OnnxPredictor(target)(preprocess(x))
+        assert got.shape == (40, 3)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    # the Paddle format takes a run too (an ensemble of one)
+    assert cli("export", run_dir, "-o", tmp_path / "paddle") == 0
+    assert "reloaded: max |diff|" in outputs(capsys)[0][0]
+
+
+@needs_onnx
+def test_an_ensemble_exports_as_one_onnx_model_of_its_mean_softmax(run_dir, tmp_path, capsys):
+    from autodl_design.data import preprocess
+    from autodl_design.zoo.ensemble import load_ensemble
+    from autodl_design.zoo.manifest import add_to_manifest
+
+    manifest = tmp_path / "zoo" / "manifest.yaml"
+    for name in ("alpha", "beta"):
+        add_to_manifest(manifest, run_dir, name)
+    ensemble = load_ensemble(manifest)
+    x = images(20, seed=7, size=16)
+    for tta in ("none", "flip"):
+        target = tmp_path / f"ensemble-{tta}.onnx"
+        argv = ["export", "--manifest", manifest, "--format", "onnx", "-o", target, "--tta", tta]
+        assert cli(*argv) == 0
+        assert "exported 2 models" in outputs(capsys)[0][0]
+        predictor = OnnxPredictor(target)
+        assert predictor.output_name == "probabilities" and predictor.metadata["tta"] == tta
+        ensemble.tta, ensemble.engine = tta, "dygraph"
+        np.testing.assert_allclose(predictor(preprocess(x)), ensemble.predict_proba(x), atol=1e-5)
+
+
+@needs_onnx
+def test_export_mistakes_are_one_line_and_write_nothing(run_dir, tmp_path, capsys, monkeypatch):
+    import json
+    import shutil
+
+    wrong = tmp_path / "wrong"
+    shutil.copytree(run_dir, wrong)
+    metrics = json.loads((wrong / "metrics.json").read_text())
+    other = random_architecture(np.random.default_rng(11), 6)  # other cells: other weights
+    metrics["architecture"] = other.to_json()
+    (wrong / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = {
+        "no-such-model": ("no such file or directory, nor a model of", out / "m.onnx"),
+        tmp_path / "empty": ("not a training run (no model.pdparams or metrics.json", out / "m"),
+        wrong / "model.pdparams": ("cannot load it into", out / "m.onnx"),
+        run_dir / "metrics.json": ("not a training run's model.pdparams", out / "m.onnx"),
+        run_dir: ("is a directory", out),
+        run_dir / "x": ("no such file or directory", out / "m.onnx"),
+    }
+    for source, (message, target) in cases.items():
+        assert cli("export", source, "--format", "onnx", "-o", target) == 2, source
+        stdout, stderr = outputs(capsys)
+        assert stdout == [] and len(stderr) == 1, (source, stderr)
+        assert stderr[0].startswith("autodl-design: error: ") and message in stderr[0], stderr
+        assert files_in(out) == [], source
+    assert cli("export", run_dir, "--format", "onnx", "-o", tmp_path / "none" / "m.onnx") == 2
+    assert "folder" in outputs(capsys)[1][0] and not (tmp_path / "none").exists()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # the extra not installed
+    assert cli("export", run_dir, "--format", "onnx", "-o", out / "m.onnx") == 2
+    stderr = outputs(capsys)[1]
+    assert len(stderr) == 1 and 'pip install "autodl-design[onnx]"' in stderr[0]
+    assert files_in(out) == []

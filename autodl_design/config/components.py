@@ -8,6 +8,7 @@ from typing import Literal, get_args
 from autodl_design.config.io import ConfigError, check
 
 __all__ = [
+    "EXPORT_FORMATS",
     "INFERENCE_ENGINES",
     "TTA_MODES",
     "ControllerConfig",
@@ -78,6 +79,8 @@ INFERENCE_ENGINES: tuple[str, ...] = get_args(InferenceEngine)
 # Test-time augmentation of the pretrained models: "flip" averages each model's softmax over the
 # image and its horizontal mirror.
 TTA_MODES = ("none", "flip")
+# What `autodl-design export` writes: a Paddle Inference directory, or one ONNX file.
+EXPORT_FORMATS = ("paddle", "onnx")
 
 
 @dataclass
