@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt --no-deps parl==2.2.1
-	$(PY) -m pip install -q -c constraints.txt -e ".[$(DEVICE),dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[$(DEVICE),dev,onnx]"
 	touch $@
 
 install: $(STAMP)

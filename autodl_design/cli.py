@@ -22,6 +22,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from autodl_design.controller.errors import CheckpointError
     from autodl_design.data import DataError
     from autodl_design.fileio import OutputPathError
+    from autodl_design.nn.onnx_engine import OnnxExportError, OnnxUnavailable
     from autodl_design.search import HistoryError, SearchError
     from autodl_design.search.backends.cluster import ClusterError
     from autodl_design.train.config import TrainingError
@@ -41,6 +42,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         TrainingError,
         PretrainedError,
         TargetsError,
+        OnnxUnavailable,
+        OnnxExportError,
     )
 
 

@@ -119,3 +119,18 @@ def test_the_tuned_mkl_path_computes_correctly_on_this_cpu():
     cpu_type, err = out.stdout.split()[-2:]
     assert cpu_type == str(cpu_tuning.wanted_cpu_type(*cpu_tuning.cpu_info()))
     assert float(err) < 1e-5
+
+
+def test_configured_threads_are_every_engines_default(monkeypatch):
+    from autodl_design.nn import predictor
+    from autodl_design.nn.runtime import configure_threads
+
+    monkeypatch.setattr(predictor, "_configured_threads", [])
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert predictor.default_threads() == 3  # nothing configured: the environment's
+    try:
+        configure_threads(2)
+        assert predictor.default_threads() == 2  # what --threads asked for, for every engine
+    finally:
+        configure_threads(1)
+    assert predictor.default_threads() == 1

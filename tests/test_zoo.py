@@ -344,15 +344,20 @@ def test_ensemble_throughput_benchmark_runs_every_way(built, capsys):
     )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    from autodl_design.nn.onnx_engine import onnx_available
+
     assert bench.main(["--manifest", str(built[1]), "--images", "24", "--reps", "1"]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
-    assert [r.split()[0] for r in rows] == [
-        "dygraph",
-        "onednn",
-        "exported-predictor",
-        "exported-jit",
-    ]
+    expected = ["dygraph", "onednn", "exported-predictor", "exported-jit"]
+    expected += ["onnx", "exported-onnx"] if onnx_available() else []
+    assert [r.split()[0] for r in rows] == expected
     assert rows[0].endswith("1.00x")
+    # chosen engines on chosen models, always in the benchmark's order
+    argv = ["--manifest", str(built[1]), "--models", "beta", "--images", "8", "--reps", "1"]
+    assert bench.main([*argv, "--engines", "exported-jit", "dygraph"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("1 models (beta)")
+    assert [r.split()[0] for r in lines[2:]] == ["dygraph", "exported-jit"]
     # with flip TTA every way (the export included) agrees with dygraph's, or main() exits
     assert (
         bench.main(["--manifest", str(built[1]), "--images", "8", "--reps", "1", "--tta", "flip"])

@@ -8,6 +8,7 @@ from typing import Literal, get_args
 from autodl_design.config.io import ConfigError, check
 
 __all__ = [
+    "EXPORT_FORMATS",
     "INFERENCE_ENGINES",
     "TTA_MODES",
     "ControllerConfig",
@@ -72,11 +73,14 @@ class CountOnesConfig:
         check(self.log_every >= 1, "log_every", "must be >= 1")
 
 
-InferenceEngine = Literal["auto", "dygraph", "onednn"]
+# "onnx" needs the onnx extra (paddle2onnx, onnxruntime); "auto" never picks it.
+InferenceEngine = Literal["auto", "dygraph", "onednn", "onnx"]
 INFERENCE_ENGINES: tuple[str, ...] = get_args(InferenceEngine)
 # Test-time augmentation of the pretrained models: "flip" averages each model's softmax over the
 # image and its horizontal mirror.
 TTA_MODES = ("none", "flip")
+# What `autodl-design export` writes: a Paddle Inference directory, or one ONNX file.
+EXPORT_FORMATS = ("paddle", "onnx")
 
 
 @dataclass
@@ -237,8 +241,8 @@ class EvaluatorConfig(SGDConfig):
 
     CPU switches: ``mkl_avx2`` lets MKL use its AVX2 kernels on AMD CPUs
     (:mod:`autodl_design.cpu_tuning`; false restores MKL's default path); ``inference_engine``
-    for the validation passes: ``auto`` (oneDNN predictor from 2,500 images on), ``dygraph`` or
-    ``onednn``.
+    for the validation passes: ``auto`` (oneDNN predictor from 2,500 images on), ``dygraph``,
+    ``onednn`` or ``onnx`` (onnxruntime; needs the onnx extra).
     """
 
     patience: int = 5

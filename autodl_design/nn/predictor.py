@@ -44,7 +44,8 @@ _PREFIX = "model"
 
 
 def choose_engine(engine: str, n_images: int) -> str:
-    """``"dygraph"`` or ``"onednn"`` for ``engine`` in :data:`ENGINES` and ``n_images``."""
+    """``"dygraph"``, ``"onednn"`` or ``"onnx"`` for ``engine`` in :data:`ENGINES` and
+    ``n_images``; ``"auto"`` is oneDNN or dygraph, never ONNX (an optional extra)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "auto":
@@ -52,8 +53,21 @@ def choose_engine(engine: str, n_images: int) -> str:
     return engine
 
 
+_configured_threads: list[int] = []  # the last count remember_threads() was given
+
+
+def remember_threads(num_threads: int) -> None:
+    """Make ``num_threads`` what :func:`default_threads` returns from now on (called by
+    :func:`autodl_design.nn.runtime.configure_threads`, so ``--threads`` reaches every engine)."""
+    _configured_threads[:] = [max(1, int(num_threads))]
+
+
 def default_threads() -> int:
-    """``OMP_NUM_THREADS`` (the count Paddle's CPU kernels can use in this process), else 1."""
+    """The thread count of every inference engine here: the one last given to
+    :func:`~autodl_design.nn.runtime.configure_threads` in this process, else
+    ``OMP_NUM_THREADS`` (the count Paddle's CPU kernels can use in this process), else 1."""
+    if _configured_threads:
+        return _configured_threads[0]
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
     except ValueError:

@@ -7,6 +7,8 @@
 * :func:`predict` / :func:`evaluate_accuracy` run a oneDNN predictor
   (:mod:`autodl_design.nn.predictor`) for 2,500 images or more (``engine="auto"``): about 2x
   faster per image but ~0.5 s to build, so a 1,000-image validation pass keeps dygraph.
+  ``engine="onnx"`` runs an onnxruntime session instead (:mod:`autodl_design.nn.onnx_engine`,
+  the optional onnx extra); ``"auto"`` never chooses it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ Batches = Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]
 
 
 def configure_threads(num_threads: int) -> None:
-    """Ask Paddle's CPU math libraries (MKL, OpenMP) for ``num_threads`` threads."""
+    """Ask Paddle's CPU math libraries (MKL, OpenMP) for ``num_threads`` threads, and make it
+    the thread count of the inference engines' predictors and sessions (oneDNN, ONNX)."""
+    from autodl_design.nn.predictor import remember_threads
+
     paddle.base.core.set_num_threads(num_threads)
+    remember_threads(num_threads)
 
 
 def _default_batches() -> Batches:
@@ -56,7 +62,9 @@ def predict(
     """Logits ``(N, K)`` float32 for uint8 images ``x`` ``(N, H, W, C)``, in eval mode.
 
     ``engine``: ``"dygraph"``; ``"onednn"``, a Paddle Inference predictor of the current weights
-    (about 2x the img/s, equal to float32 rounding, ~0.5 s to build); ``"auto"``: oneDNN from
+    (about 2x the img/s, equal to float32 rounding, ~0.5 s to build); ``"onnx"``, an onnxruntime
+    session of an ONNX export of them (:mod:`autodl_design.nn.onnx_engine`; needs the onnx
+    extra, else :class:`~autodl_design.nn.onnx_engine.OnnxUnavailable`); ``"auto"``: oneDNN from
     ``autodl_design.nn.predictor.ONEDNN_MIN_IMAGES`` (2,500) images on, where it is faster in all.
     """
     dummy = np.zeros(len(x), dtype=np.int64)
@@ -110,7 +118,13 @@ def _eval_pass(net, x, y, batch_size, batches, engine="auto") -> tuple[np.ndarra
     from autodl_design.nn.predictor import choose_engine, predict_logits
 
     batches = batches or _default_batches()
-    if choose_engine(engine, len(x)) == "onednn":
+    chosen = choose_engine(engine, len(x))
+    if chosen == "onnx":  # chosen by name only: its errors (extra missing, export) are raised
+        from autodl_design.nn.onnx_engine import predict_logits as onnx_logits
+
+        logits = onnx_logits(net, x, batch_size, batches)
+        return logits, _mean_loss(logits, y)
+    if chosen == "onednn":
         try:
             logits = predict_logits(net, x, batch_size, batches)
         except Exception as e:  # "auto" must not lose a trained model's evaluation to it
@@ -119,8 +133,7 @@ def _eval_pass(net, x, y, batch_size, batches, engine="auto") -> tuple[np.ndarra
             message = f"oneDNN inference failed, using dygraph: {type(e).__name__}: {e}"
             warnings.warn(message, stacklevel=3)
         else:
-            loss = F.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(y), reduction="sum")
-            return logits, float(loss) / max(1, len(x))
+            return logits, _mean_loss(logits, y)
     was_training = net.training
     net.eval()
     outs, loss_sum = [], 0.0
@@ -135,6 +148,13 @@ def _eval_pass(net, x, y, batch_size, batches, engine="auto") -> tuple[np.ndarra
         if was_training:
             net.train()
     return np.concatenate(outs), loss_sum / max(1, len(x))
+
+
+def _mean_loss(logits: np.ndarray, y: np.ndarray) -> float:
+    if len(y) == 0:
+        return 0.0
+    loss = F.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(y), reduction="sum")
+    return float(loss) / len(y)
 
 
 def cosine_lr(lr: float, lr_min: float, total_steps: int) -> Callable[[int], float]:

@@ -54,7 +54,7 @@ class TrainConfig(SGDConfig):
     log lines, 0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 =
     epoch ends only), ``visualdl``, ``max_test_per_class``, and the CPU switches ``mkl_avx2``
     (MKL's AVX2 kernels on AMD CPUs, :mod:`autodl_design.cpu_tuning`) and ``inference_engine`` of
-    the test evaluation (``auto``, ``dygraph``, ``onednn``; see :class:`EvaluatorConfig`).
+    the test evaluation (``auto``, ``dygraph``, ``onednn``, ``onnx``; see :class:`EvaluatorConfig`).
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)

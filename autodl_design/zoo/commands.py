@@ -1,5 +1,8 @@
 """Commands for pretrained models: ``ensemble``, ``predict``, ``export``, ``add-pretrained``.
 
+``export`` writes the ensemble, one of its models or a training run as a Paddle Inference
+directory or one ONNX file (:mod:`autodl_design.zoo.export`).
+
 ``autodl-design ensemble`` measures every model and their averaged-softmax ensemble on a test
 split (the bundled 10,000-image CIFAR-10 test set by default); with ``--write-manifest`` those
 measurements become the manifest's accuracy figures, and the table in the manifest folder's
@@ -10,15 +13,9 @@ Paddle is imported inside the commands, so registering them keeps ``autodl-desig
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from autodl_design.config import INFERENCE_ENGINES, TTA_MODES
+from autodl_design.config import EXPORT_FORMATS, INFERENCE_ENGINES, TTA_MODES
 from autodl_design.config.arguments import positive_int
-
-if TYPE_CHECKING:
-    pass
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
@@ -82,21 +79,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``autodl-design export``: the ensemble as one static model, checked after reloading."""
-    from autodl_design.fileio import check_output_dir
-    from autodl_design.zoo.ensemble import load_ensemble
-    from autodl_design.zoo.inference import export_ensemble, load_exported
-    from autodl_design.zoo.manifest import resolve_manifest
+    """``autodl-design export [MODEL_OR_WEIGHTS] --format paddle|onnx -o PATH``: the ensemble,
+    one bundled model or a training run, checked against the models before it is reported."""
+    from autodl_design.zoo.export import export
 
-    check_output_dir(args.output)  # before the models load, so a bad path costs nothing
-    ensemble = load_ensemble(resolve_manifest(args.manifest))
-    ensemble.tta = args.tta
-    out = export_ensemble(ensemble, args.output)
-    s, c = ensemble.image_size, ensemble.channels
-    x = np.random.default_rng(0).integers(0, 256, (8, s, s, c), dtype=np.uint8)
-    diff = np.abs(load_exported(out).predict_proba(x) - ensemble.predict_proba(x)).max()
-    tta = "" if ensemble.tta == "none" else f" with {ensemble.tta} TTA"
-    print(f"exported {len(ensemble.names)} models{tta} to {out}; reloaded: max |diff| {diff:.2e}")
+    _cpu(args)
+    print(export(args.model, args.output, args.format, args.manifest, args.tta))
     return 0
 
 
@@ -128,7 +116,8 @@ def _common(p: argparse.ArgumentParser, manifest: bool = True) -> None:
         "--engine",
         choices=INFERENCE_ENGINES,
         default="auto",
-        help="auto (default): oneDNN predictor from 2,500 images on; dygraph; onednn",
+        help="auto (default): oneDNN predictor from 2,500 images on; dygraph; onednn; onnx "
+        "(onnxruntime, needs the onnx extra)",
     )
     p.add_argument(
         "--no-mkl-avx2",
@@ -177,11 +166,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_predict)
 
-    p = subparsers.add_parser("export", help="save the ensemble for Paddle Inference")
+    p = subparsers.add_parser(
+        "export", help="save the ensemble, a model or a run for Paddle Inference or as ONNX"
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL_OR_WEIGHTS",
+        help="a model name of the manifest, or a training run's directory or model.pdparams "
+        "(default: the manifest's ensemble)",
+    )
     p.add_argument("--manifest", help="manifest (default: pretrained/manifest.yaml)")
-    p.add_argument("--output", required=True, help="directory for the exported model")
+    p.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="paddle",
+        help="paddle (default): a directory for Paddle Inference; onnx: one .onnx file "
+        "(needs the onnx extra)",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, help="directory (paddle) or file (onnx) to write"
+    )
     p.add_argument(
         "--tta", choices=TTA_MODES, default="none", help="flip: bake flip TTA into the program"
+    )
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU math threads (default 1)")
+    p.add_argument(
+        "--no-mkl-avx2",
+        dest="mkl_avx2",
+        action="store_false",
+        help="leave MKL on its default code path (no AVX2 kernels on AMD CPUs)",
     )
     p.set_defaults(func=cmd_export)
 
