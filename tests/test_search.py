@@ -244,9 +244,11 @@ def test_failed_and_errored_candidates_never_rank(tmp_path):
 
 def test_sigterm_ends_a_search_in_one_line_and_keeps_the_history(tmp_path):
     history_path = tmp_path / "run" / "history.jsonl"
-    # Candidates of 20 epochs (about a second each) so the signal lands inside training, where
-    # the serial backend runs it in this process. No --no-progress: stderr is a pipe.
-    slow = ["-o", "updates=30", "-o", "evaluator.epochs=20", "-o", "evaluator.patience=20"]
+    # Candidates of 20 epochs so the signal lands inside training, where the serial backend
+    # runs it in this process, and far more updates than can finish before the signal (with
+    # the oneDNN ops a candidate takes a fraction of a second). No --no-progress: stderr is a
+    # pipe.
+    slow = ["-o", "updates=1000", "-o", "evaluator.epochs=20", "-o", "evaluator.patience=20"]
     args = [a for a in _cli(tmp_path, *slow) if a != "--no-progress"]
     proc = _start_and_wait(args, history_path, 2)
     proc.send_signal(signal.SIGTERM)
