@@ -80,27 +80,27 @@ class _Conv:
         dnnl.destroy_primitive_desc(fwd, bwd_d, bwd_w)
         dnnl.destroy_desc(xa, wa, ya, xp, wp, yp, *([bp] if bias else []))
 
+    def _run(self, prim, inputs, output, bias_arg=None, bias_ptr=None) -> None:
+        """Run ``prim`` on ``(arg, port, data pointer)`` inputs and output (plus the bias, bound
+        to ``bias_ptr``, under ``bias_arg`` when this conv has one), then copy the output out."""
+        args = [(arg, port.before(ptr)) for arg, port, ptr in (*inputs, output)]
+        if bias_arg is not None and self.bias is not None:
+            args.append((bias_arg, self.bias.bind(bias_ptr)))
+        prim(args)
+        output[1].after(output[2])
+
     def forward(self, x: int, w: int, b: int | None, y: int) -> None:
-        args = [(dnnl.ARG_SRC, self.f_x.before(x)), (dnnl.ARG_WEIGHTS, self.f_w.before(w)),
-                (dnnl.ARG_DST, self.f_y.before(y))]  # fmt: skip
-        if self.bias is not None:
-            args.append((dnnl.ARG_BIAS, self.bias.bind(b)))
-        self.fwd(args)
-        self.f_y.after(y)
+        inputs = [(dnnl.ARG_SRC, self.f_x, x), (dnnl.ARG_WEIGHTS, self.f_w, w)]
+        self._run(self.fwd, inputs, (dnnl.ARG_DST, self.f_y, y), dnnl.ARG_BIAS, b)
 
     def backward_data(self, dy: int, w: int, dx: int) -> None:
-        self.bwd_data([(dnnl.ARG_DIFF_DST, self.d_dy.before(dy)),
-                       (dnnl.ARG_WEIGHTS, self.d_w.before(w)),
-                       (dnnl.ARG_DIFF_SRC, self.d_dx.before(dx))])  # fmt: skip
-        self.d_dx.after(dx)
+        inputs = [(dnnl.ARG_DIFF_DST, self.d_dy, dy), (dnnl.ARG_WEIGHTS, self.d_w, w)]
+        self._run(self.bwd_data, inputs, (dnnl.ARG_DIFF_SRC, self.d_dx, dx))
 
     def backward_weights(self, x: int, dy: int, dw: int, db: int | None) -> None:
-        args = [(dnnl.ARG_SRC, self.w_x.before(x)), (dnnl.ARG_DIFF_DST, self.w_dy.before(dy)),
-                (dnnl.ARG_DIFF_WEIGHTS, self.w_dw.before(dw))]  # fmt: skip
-        if self.bias is not None:
-            args.append((dnnl.ARG_DIFF_BIAS, self.bias.bind(db)))
-        self.bwd_weights(args)
-        self.w_dw.after(dw)
+        inputs = [(dnnl.ARG_SRC, self.w_x, x), (dnnl.ARG_DIFF_DST, self.w_dy, dy)]
+        output = (dnnl.ARG_DIFF_WEIGHTS, self.w_dw, dw)
+        self._run(self.bwd_weights, inputs, output, dnnl.ARG_DIFF_BIAS, db)
 
 
 _convs = dnnl.ShapeCache(_Conv)

@@ -17,6 +17,7 @@ import threading
 import warnings
 
 import paddle
+from paddle.base.dygraph.base import in_sot_simulation_mode, in_to_static_mode
 
 F32 = 3  # dnnl_f32
 TAG_ANY, TAG_A, TAG_ABCD = 1, 2, 5  # format tags: any, plain 1-D, plain 4-D (nchw / oihw)
@@ -51,6 +52,7 @@ def lib() -> ctypes.CDLL | None:
         return None
     dll.dnnl_primitive_desc_query_md.restype = ctypes.c_void_p
     dll.dnnl_primitive_desc_query_md.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    dll.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
     dll.dnnl_memory_desc_equal.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     dll.dnnl_memory_set_data_handle.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     dll.dnnl_primitive_execute.argtypes = [
@@ -231,8 +233,6 @@ class ShapeCache:
 def eager() -> bool:
     """Whether ops run eagerly now: dygraph, and not traced by ``to_static`` (AST or SOT), where
     a tensor has no data pointer and the program must hold Paddle's own ops."""
-    from paddle.base.dygraph.base import in_sot_simulation_mode, in_to_static_mode
-
     return paddle.in_dynamic_mode() and not in_to_static_mode() and not in_sot_simulation_mode()
 
 

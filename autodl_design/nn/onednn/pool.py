@@ -49,7 +49,6 @@ class _Pool:
         self.fwd, self.bwd = dnnl.Primitive(fwd), dnnl.Primitive(bwd)
         self.x, self.y, self.dy, self.dx = (dnnl.Memory(m.value) for m in (xp, yp, yp, xp))
         ws = lib.dnnl_primitive_desc_query_md(fwd, dnnl.Q_WORKSPACE, 0)
-        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
         self.ws_bytes = int(lib.dnnl_memory_desc_get_size(ctypes.c_void_p(ws))) if ws else 0
         self.ws = dnnl.Memory(ws) if ws else None
         dnnl.destroy_primitive_desc(fwd, bwd)
