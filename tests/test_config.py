@@ -86,6 +86,29 @@ def test_shipped_search_configs_load():
         load_config(SearchConfig, Path("configs") / name)
 
 
+def test_search_recipe_is_the_training_recipe():
+    # configs/search_wide.yaml repeats train_wide.yaml's recipe for the evaluator (the two
+    # schemas differ, so it cannot extend it): only the schedule's length, batch and rates may
+    # differ, so the proxy keeps ranking what the final training trains.
+    from dataclasses import asdict
+
+    from autodl_design.train import TrainConfig
+
+    search = load_config(SearchConfig, "configs/search_wide.yaml")
+    train = load_config(TrainConfig, "configs/train_wide.yaml")
+    own = {"epochs", "patience", "batch_size", "lr", "lr_min", "num_threads", "seed"}
+    for key, value in asdict(search.evaluator).items():
+        if key not in own and hasattr(train, key):
+            assert value == getattr(train, key), key
+    assert search.evaluator.lr_min / search.evaluator.lr == pytest.approx(train.lr_min / train.lr)
+    for key in ("translate", "pad_mode", "flip", "augment"):
+        assert getattr(search.data, key) == getattr(train.data, key), key
+    # what the wide frame reads, its widths aside (the proxy's are narrower)
+    frame = ["frame", "activation", "bn_scale", "bn_momentum", "bn_epsilon", "identity_init"]
+    for key in [*frame, "logit_scale", "init", "cell_input", "num_classes"]:
+        assert getattr(search.network, key) == getattr(train.network, key), key
+
+
 # --- extends: -------------------------------------------------------------------------------
 
 

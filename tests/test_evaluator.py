@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from autodl_design.config import EvaluatorConfig, NetworkConfig
+from autodl_design.config import DataConfig, EvaluatorConfig, NetworkConfig
 from autodl_design.nn.network import build_network
 from autodl_design.nn.runtime import cosine_lr, evaluate_accuracy, predict
 from autodl_design.search.early_stopping import EarlyStopping
@@ -21,7 +21,7 @@ RECORD_KEYS = {
 TINY = NetworkConfig(width=8, stages=2, cells_per_stage=1)
 
 
-def simple_batches(x, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0):
+def simple_batches(x, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0, **_):
     """Stand-in for autodl_design.data.iterate_batches: scale to [-0.5, 0.5], no augmentation."""
     order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
     for start in range(0, len(x), batch_size):
@@ -120,12 +120,14 @@ def test_failed_run_reward_is_training_accuracy_for_val_acc():
 def test_training_batches_get_the_augmentation_and_validation_none():
     calls = []
 
-    def recording(x, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0):
+    def recording(x, y, batch_size, rng, shuffle, augment, drop_last=False, cutout=0, **_):
         calls.append((shuffle, augment, cutout))
         yield from simple_batches(x, y, batch_size, rng, shuffle, augment, drop_last, cutout)
 
     eval_cfg = EvaluatorConfig(epochs=1, batch_size=16)
-    record = evaluate(small_arch(), random_data(), TINY, eval_cfg, batches=recording, cutout=8)
+    cutout = DataConfig(cutout=8)
+    data = random_data()
+    record = evaluate(small_arch(), data, TINY, eval_cfg, batches=recording, data_cfg=cutout)
     assert record["status"] == "ok"
     assert calls == [(True, True, 8), (False, False, 0)]  # one epoch, then validation
 
@@ -158,6 +160,52 @@ def test_same_seed_same_record():
     second = evaluate(small_arch(), data, TINY, cfg, batches=simple_batches)
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert first["history"][key] == second["history"][key]
+
+
+WIDE_RECIPE = dict(
+    epochs=3, batch_size=32, lr=0.4, lr_min=0.028, lr_schedule="triangle", warmup=0.3,
+    momentum=0.85, label_smoothing=0.2, bias_lr_scale=64.0, lookahead_every=2,
+    whiten_bias_epochs=1, weight_decay=0.00133,
+)  # fmt: skip
+WIDE_NET = NetworkConfig(
+    frame="wide", widths=[8, 16, 16], activation="gelu", bn_scale=False, bn_momentum=0.6,
+    identity_init=True, logit_scale=1 / 9, dropout=0.0,
+)  # fmt: skip
+
+
+def test_the_fast_recipe_trains_a_wide_candidate_and_learns():
+    # The search evaluator runs the trainer's recipe (triangle, lookahead, label smoothing, BN
+    # biases at 64x, whitening bias frozen after epoch 1, alternating flips, reflect-pad 2) on
+    # the wide frame, with the real batch pipeline, and beats chance on a learnable task.
+    data = stripes_data(n_train=256, n_val=96, size=16)
+    data_cfg = DataConfig(translate=2, pad_mode="reflect", flip="alternating")
+    cfg = EvaluatorConfig(**WIDE_RECIPE, patience=3, reward="val_acc")
+    record = evaluate(small_arch(n_nodes=4), data, WIDE_NET, cfg, data_cfg=data_cfg)
+    assert_json_record(record)
+    assert record["status"] == "ok" and record["epochs_run"] == 3
+    steps = 8  # 256 images / 32
+    lrs = record["history"]["lr"]  # at each epoch's first step: the triangle of 24 steps
+    peak = int(0.3 * 3 * steps)  # step 7: epochs 2 and 3 start on the way down
+    assert lrs[0] == pytest.approx(0.2 * 0.4)
+    assert lrs[1] == pytest.approx(0.4 + (0.028 - 0.4) * (steps - peak) / (3 * steps - peak))
+    assert lrs[2] == pytest.approx(0.4 + (0.028 - 0.4) * (2 * steps - peak) / (3 * steps - peak))
+    assert record["val_acc"] > 0.75, record["history"]
+    again = evaluate(small_arch(n_nodes=4), data, WIDE_NET, cfg, data_cfg=data_cfg)
+    assert again["history"]["val_loss"] == record["history"]["val_loss"]
+
+
+def test_recipe_settings_change_the_training():
+    # Each recipe switch reaches the evaluator's training (none is silently ignored).
+    data = random_data(n_train=64, n_val=32, size=16)
+    base = EvaluatorConfig(**WIDE_RECIPE)
+    ref = evaluate(small_arch(), data, WIDE_NET, base)["history"]["train_loss"]
+    for change in [
+        {"label_smoothing": 0.0}, {"bias_lr_scale": 1.0}, {"lookahead_every": 0},
+        {"lr_schedule": "cosine"}, {"whiten_bias_epochs": 3},
+    ]:  # fmt: skip
+        cfg = EvaluatorConfig(**{**WIDE_RECIPE, **change})
+        other = evaluate(small_arch(), data, WIDE_NET, cfg)["history"]["train_loss"]
+        assert other != ref, change
 
 
 def test_predict_and_accuracy_helpers():

@@ -203,11 +203,21 @@ class NetworkConfig:
 
 @dataclass
 class SGDConfig:
-    """The SGD schedule of the evaluator's brief training and of final training.
+    """The SGD recipe of the evaluator's brief training and of final training.
 
-    ``epochs`` passes over the data in batches of ``batch_size``; the learning rate follows a
-    cosine from ``lr`` to ``lr_min`` over all steps; ``momentum`` (Nesterov when ``nesterov``);
-    L2 ``weight_decay`` on every parameter.
+    ``epochs`` passes over the data in batches of ``batch_size``; ``momentum`` (Nesterov when
+    ``nesterov``); L2 ``weight_decay`` on every parameter; the loss is cross-entropy with
+    ``label_smoothing``; ``grad_clip`` (global norm) is off when null. The learning rate, set
+    every step, follows ``lr_schedule``: ``cosine`` from ``lr`` to ``lr_min`` over all steps, or
+    ``triangle`` (linear from ``0.2 lr`` up to ``lr`` over the first ``warmup`` fraction of the
+    steps, then linear down to ``lr_min``).
+
+    The rest of airbench's list (``configs/train_wide.yaml``, measured in ``docs/recipe.md``):
+    ``bias_lr_scale`` multiplies the learning rate of the BN biases (their L2 coefficient is
+    divided by it, so their decay per step stays); ``lookahead_every`` > 0: every that many steps
+    the weights move to a slow copy that follows them (``autodl_design.train.lookahead``);
+    ``whiten_bias_epochs``: epochs the wide frame's whitening-stem bias trains before it is
+    frozen. The defaults leave all of them off.
     """
 
     epochs: int = 20
@@ -217,6 +227,13 @@ class SGDConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None
+    lr_schedule: Literal["cosine", "triangle"] = "cosine"
+    warmup: float = 0.23
+    bias_lr_scale: float = 1.0
+    lookahead_every: int = 0
+    whiten_bias_epochs: int = 3
 
     def validate(self) -> None:
         check(self.epochs >= 1, "epochs", "must be >= 1")
@@ -225,6 +242,12 @@ class SGDConfig:
         check(0 <= self.lr_min <= self.lr, "lr_min", "must be in [0, lr]")
         check(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
+        check(0 < self.warmup < 1, "warmup", "must be in (0, 1)")
+        check(self.bias_lr_scale > 0, "bias_lr_scale", "must be > 0")
+        check(self.lookahead_every >= 0, "lookahead_every", "must be >= 0 (0: off)")
+        check(self.whiten_bias_epochs >= 0, "whiten_bias_epochs", "must be >= 0")
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Brief training of one candidate architecture and the reward it earns.
 
-:func:`evaluate` builds the network, trains it with SGD (Nesterov momentum, weight decay, cosine
-learning rate updated every step) and early stopping, and returns a JSON-serialisable record.
+:func:`evaluate` builds the network, trains it with the SGD recipe of
+:class:`~autodl_design.config.SGDConfig` (the trainer's: cosine or triangle learning rate set
+every step, label smoothing, BN-bias rate scale, lookahead, the wide frame's whitening-bias
+freeze) and early stopping, and returns a JSON-serialisable record.
 
 Choices (see also the ``evaluate`` docstring):
 
@@ -31,14 +33,16 @@ import paddle
 import paddle.nn.functional as F
 
 from autodl_design import cpu_tuning
-from autodl_design.config import EvaluatorConfig, NetworkConfig
+from autodl_design.config import DataConfig, EvaluatorConfig, NetworkConfig
 from autodl_design.data import iterate_batches
 from autodl_design.nn.flops import count_flops, count_params
 from autodl_design.nn.network import build_network, fit_to_data
-from autodl_design.nn.ops import is_fixed
-from autodl_design.nn.runtime import Batches, configure_threads, cosine_lr, evaluate_accuracy
+from autodl_design.nn.runtime import Batches, configure_threads, evaluate_accuracy
 from autodl_design.search.early_stopping import DIVERGED, NAN_OR_INF, EarlyStopping
 from autodl_design.space import Architecture
+from autodl_design.train.lookahead import Lookahead
+from autodl_design.train.optimizer import build_optimizer, freeze_whitening_bias
+from autodl_design.train.schedule import recipe_lr
 
 
 class ImageData(Protocol):
@@ -60,9 +64,8 @@ def evaluate(
     net_cfg: NetworkConfig,
     eval_cfg: EvaluatorConfig,
     batches: Batches | None = None,
-    augment: bool = True,
+    data_cfg: DataConfig | None = None,
     log: Callable[[str], None] | None = None,
-    cutout: int = 0,
 ) -> dict[str, Any]:
     """Train ``arch`` briefly on ``data`` and return its metrics record (JSON-serialisable).
 
@@ -75,8 +78,10 @@ def evaluate(
     (message or None), ``traceback`` (str or None), ``arch`` (``arch.to_json()``).
     Non-finite numbers become None.
 
-    ``augment`` and ``cutout`` choose the training batches' augmentation (as in
-    :func:`autodl_design.data.iterate_batches`); ``log`` receives a line per epoch.
+    ``data_cfg`` (default :class:`DataConfig`'s defaults) chooses the training batches'
+    augmentation: its ``augment``, ``cutout``, ``translate``, ``pad_mode`` and ``flip`` (as in
+    :func:`autodl_design.data.iterate_batches`; ``alternating`` flips mirror a fixed random half
+    of the images in even epochs, the trainer's rule). ``log`` receives a line per epoch.
 
     Seeds Paddle's global generator (``paddle.seed(eval_cfg.seed)``: weights, dropout) and a
     numpy generator for batching and augmentation, so equal inputs give equal records on one
@@ -91,7 +96,9 @@ def evaluate(
     try:
         cpu_tuning.configure(eval_cfg.mkl_avx2)
         configure_threads(eval_cfg.num_threads)
-        augmentation = {"augment": augment, "cutout": cutout}
+        d = data_cfg or DataConfig()
+        augmentation = {"augment": d.augment, "cutout": d.cutout, "pad": d.translate}
+        augmentation.update(pad_mode=d.pad_mode, flip=d.flip)
         _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, log)
     except Exception as e:  # the caller (a search loop) must survive any candidate
         run.status, run.stop_reason = "error", None
@@ -141,29 +148,33 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, lo
     record["flops"] = count_flops(net, (1, c, h, w))
 
     steps_per_epoch = -(-len(data.train_x) // eval_cfg.batch_size)
-    lr_at = cosine_lr(eval_cfg.lr, eval_cfg.lr_min, eval_cfg.epochs * steps_per_epoch)
-    schedule = paddle.optimizer.lr.LambdaDecay(1.0, lambda t: lr_at(t))
-    opt = paddle.optimizer.Momentum(
-        learning_rate=schedule,
-        momentum=eval_cfg.momentum,
-        parameters=[p for p in net.parameters() if not is_fixed(p)],
-        use_nesterov=eval_cfg.nesterov,
-        weight_decay=eval_cfg.weight_decay,
-    )
+    lr_at = recipe_lr(eval_cfg, steps_per_epoch)
+    opt = build_optimizer(net, eval_cfg, lr_at(0))
+    total_steps = eval_cfg.epochs * steps_per_epoch
+    every = eval_cfg.lookahead_every
+    lookahead = Lookahead(every, total_steps) if every else None
+    flip = augmentation.pop("flip", "random")
+    # alternating flips (the trainer's rule): a fixed random half is mirrored in even epochs
+    flip_half = np.random.default_rng([eval_cfg.seed, 11]).random(len(data.train_x)) < 0.5
     stopper = EarlyStopping(eval_cfg.patience, eval_cfg.min_delta, eval_cfg.divergence_factor)
     hist = run.history
+    step = 0
     for epoch in range(eval_cfg.epochs):
         t0 = time.perf_counter()
-        hist["lr"].append(schedule.get_lr())
+        hist["lr"].append(lr_at(step))
+        freeze_whitening_bias(net, epoch, eval_cfg)
+        if flip == "alternating":
+            augmentation["flips"] = flip_half ^ bool(epoch % 2)
         net.train()
         n_seen, loss_sum, correct = 0, 0.0, 0
         run.partial_train_acc = 0.0
         for xb, yb in batches(
             data.train_x, data.train_y, eval_cfg.batch_size, rng, shuffle=True, **augmentation
         ):
+            opt.set_lr(lr_at(step))
             x, y = paddle.to_tensor(xb), paddle.to_tensor(yb)
             logits = net(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=eval_cfg.label_smoothing)
             loss_value = float(loss)
             if not math.isfinite(loss_value):
                 _append(hist, train_loss=None, train_acc=None, val_loss=None, val_acc=None)
@@ -173,12 +184,16 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, lo
             loss.backward()
             opt.step()
             opt.clear_grad()
-            schedule.step()
+            step += 1
+            if lookahead is not None:
+                lookahead.after_step(net, step)
             n_seen += len(yb)
             loss_sum += loss_value * len(yb)
             correct += int((logits.argmax(axis=1) == y).sum())
             run.partial_train_acc = correct / n_seen
         train_loss, train_acc = loss_sum / n_seen, correct / n_seen
+        if lookahead is not None and epoch == eval_cfg.epochs - 1:
+            lookahead.finalize(net)  # the last epoch is validated at the slow weights
         val_loss, val_acc = evaluate_accuracy(
             net, data.val_x, data.val_y, eval_cfg.batch_size, batches, eval_cfg.inference_engine
         )

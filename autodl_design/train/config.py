@@ -26,29 +26,23 @@ OPERATIONAL_KEYS = (
 class TrainConfig(SGDConfig):
     """Final training of one architecture (the recipe of a pretrained model).
 
-    SGD as in :class:`~autodl_design.config.SGDConfig` (the learning rate updated every step);
-    the loss is cross-entropy with ``label_smoothing``; ``grad_clip`` (global norm) is off when
-    null. ``init_from``: a weights file to start from instead of a random initialisation (a run's
-    ``model.pdparams`` or a bundled ``pretrained/NAME.pdparams`` of the same architecture and
-    network; a classifier of another class count is left freshly initialised, for fine-tuning on
-    other classes); its sha256 goes into the metrics. ``distill``: distillation from a teacher's
-    soft targets (:mod:`autodl_design.train.distillation`; off while ``distill.targets`` is null).
-    ``swa``: stochastic weight averaging over the last epochs (:mod:`autodl_design.train.swa`; off
-    while ``swa.last_epochs`` is null).
-    ``max_test_per_class`` caps the test images of the final report (null: all).
+    SGD as in :class:`~autodl_design.config.SGDConfig` (the learning rate updated every step; the
+    recipe's fields are documented there), here with label smoothing 0.1 and gradient clipping
+    at norm 5 unless set otherwise. ``init_from``: a weights file to start from instead of a
+    random initialisation (a run's ``model.pdparams`` or a bundled ``pretrained/NAME.pdparams``
+    of the same architecture and network; a classifier of another class count is left freshly
+    initialised, for fine-tuning on other classes); its sha256 goes into the metrics.
+    ``distill``: distillation from a teacher's soft targets
+    (:mod:`autodl_design.train.distillation`; off while ``distill.targets`` is null). ``swa``:
+    stochastic weight averaging over the last epochs (:mod:`autodl_design.train.swa`; off while
+    ``swa.last_epochs`` is null). ``max_test_per_class`` caps the test images of the final
+    report (null: all).
 
-    The fast recipe (airbench's list, measured in ``docs/recipe.md``): ``lr_schedule``
-    ``cosine`` (above) or ``triangle`` (linear from ``0.2 lr`` up to ``lr`` over the first
-    ``warmup`` fraction of the steps, then linear down to ``lr_min``); ``bias_lr_scale``
-    multiplies the learning rate of the BN biases (their L2 coefficient is divided by it, so their
-    decay per step stays); ``lookahead_every`` > 0: every that many steps the weights move to a
-    slow copy that follows them (:mod:`autodl_design.train.lookahead`); ``whiten_bias_epochs``:
-    epochs the wide frame's whitening-stem bias trains before it is frozen; ``tta``: test-time
-    augmentation of the final evaluation (``flip``: mean logits of the image and its mirror;
-    ``flip_translate``: also shifted by one pixel up-left and down-right). ``evaluate_on``:
-    ``test`` reports on the test split; ``val`` carves ``data.val_fraction`` of the training
-    images (stratified, seeded by ``data.seed``), trains on the rest and reports on them, never
-    reading the test split: the mode for choosing settings.
+    ``tta``: test-time augmentation of the final evaluation (``flip``: mean logits of the image
+    and its mirror; ``flip_translate``: also shifted by one pixel up-left and down-right).
+    ``evaluate_on``: ``test`` reports on the test split; ``val`` carves ``data.val_fraction`` of
+    the training images (stratified, seeded by ``data.seed``), trains on the rest and reports on
+    them, never reading the test split: the mode for choosing settings.
 
     Operational settings a resumed run may change: ``num_threads``, ``log_every`` (steps between
     log lines, 0 = epoch lines only), ``checkpoint_every`` (steps between extra checkpoints, 0 =
@@ -73,24 +67,13 @@ class TrainConfig(SGDConfig):
     visualdl: bool = True
     mkl_avx2: bool = True
     inference_engine: InferenceEngine = "auto"
-    lr_schedule: Literal["cosine", "triangle"] = "cosine"
-    warmup: float = 0.23
-    bias_lr_scale: float = 1.0
-    lookahead_every: int = 0
-    whiten_bias_epochs: int = 3
     tta: Literal["none", "flip", "flip_translate"] = "none"
     evaluate_on: Literal["test", "val"] = "test"
 
     def validate(self) -> None:
         super().validate()
-        check(0 < self.warmup < 1, "warmup", "must be in (0, 1)")
-        check(self.bias_lr_scale > 0, "bias_lr_scale", "must be > 0")
-        check(self.lookahead_every >= 0, "lookahead_every", "must be >= 0 (0: off)")
-        check(self.whiten_bias_epochs >= 0, "whiten_bias_epochs", "must be >= 0")
         ok = self.swa.last_epochs is None or self.lr_schedule == "cosine"
         check(ok, "swa.last_epochs", "needs lr_schedule: cosine")
-        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "must be > 0 or null")
         check(self.init_from is None or self.init_from != "", "init_from", "must be a path or null")
         ok = self.swa.last_epochs is None or self.swa.last_epochs <= self.epochs
         check(ok, "swa.last_epochs", f"must be <= epochs ({self.epochs})")

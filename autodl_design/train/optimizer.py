@@ -5,13 +5,13 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
+from autodl_design.config import SGDConfig
 from autodl_design.nn.ops import is_fixed
-from autodl_design.train.config import TrainConfig
 
 __all__ = ["build_optimizer", "freeze_whitening_bias"]
 
 
-def build_optimizer(net: nn.Layer, config: TrainConfig, lr: float) -> paddle.optimizer.Momentum:
+def build_optimizer(net: nn.Layer, config: SGDConfig, lr: float) -> paddle.optimizer.Momentum:
     """``paddle.optimizer.Momentum`` over ``net``'s trainable parameters at learning rate ``lr``
     (fixed ones, :func:`~autodl_design.nn.ops.is_fixed`, in a group at learning rate 0).
 
@@ -51,7 +51,7 @@ def build_optimizer(net: nn.Layer, config: TrainConfig, lr: float) -> paddle.opt
     )
 
 
-def freeze_whitening_bias(net: nn.Layer, epoch: int, config: TrainConfig) -> None:
+def freeze_whitening_bias(net: nn.Layer, epoch: int, config: SGDConfig) -> None:
     """The wide frame's whitening-stem bias trains for the first ``config.whiten_bias_epochs``
     epochs only (0-based ``epoch``); other networks are left alone."""
     stem = getattr(net, "stem", None)

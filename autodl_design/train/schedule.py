@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from autodl_design.config import SGDConfig
 from autodl_design.nn.runtime import cosine_lr
 from autodl_design.train.config import TrainConfig
 from autodl_design.train.swa import swa_lr
 
-__all__ = ["lr_schedule", "triangle_lr"]
+__all__ = ["lr_schedule", "recipe_lr", "triangle_lr"]
 
 # airbench's triangle starts at this fraction of the peak learning rate.
 _TRIANGLE_START = 0.2
@@ -33,13 +34,17 @@ def triangle_lr(
     return at
 
 
-def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """The schedule ``config`` names: SWA's when ``swa.last_epochs`` is set, else the cosine or
-    the triangle over ``config.epochs * steps_per_epoch`` steps."""
+def recipe_lr(config: SGDConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The cosine or the triangle ``config.lr_schedule`` names, over ``config.epochs *
+    steps_per_epoch`` steps (the search evaluator's schedule)."""
     total = config.epochs * steps_per_epoch
-    swa = swa_lr(config.lr, config.swa, config.epochs, steps_per_epoch)
-    if swa is not None:
-        return swa
     if config.lr_schedule == "triangle":
         return triangle_lr(config.lr, config.lr_min, config.warmup, total)
     return cosine_lr(config.lr, config.lr_min, total)
+
+
+def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The schedule of a final training: SWA's when ``swa.last_epochs`` is set, else
+    :func:`recipe_lr`."""
+    swa = swa_lr(config.lr, config.swa, config.epochs, steps_per_epoch)
+    return swa if swa is not None else recipe_lr(config, steps_per_epoch)

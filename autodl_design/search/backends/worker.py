@@ -41,6 +41,5 @@ def evaluate_json(arch_json: str, settings: EvalSettings) -> dict[str, Any]:
         data,
         settings.network,
         settings.evaluator,
-        augment=settings.data.augment,
-        cutout=settings.data.cutout,
+        data_cfg=settings.data,
     )
