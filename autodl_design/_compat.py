@@ -9,10 +9,14 @@ it first; nothing else should set these variables.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Callable, Iterator
 
 _REQUIRED_ENV = {
     "PARL_BACKEND": "paddle",
@@ -55,6 +59,23 @@ def quiet_paddle() -> None:
     import paddle
 
     paddle.disable_signal_handler()
+
+
+@contextlib.contextmanager
+def on_sigterm(action: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, SIGTERM calls ``action`` (in the main thread) instead of Paddle's
+    handler, which would print a C++ stack dump and abort. ``action`` may raise (the search
+    unwinds its loop) or set a flag (the trainer stops at the next step, with a checkpoint).
+    Outside the main thread, where signals cannot be caught, the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    quiet_paddle()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: action())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 apply()

@@ -41,6 +41,9 @@ PROXIES = {
 def main() -> int:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "proxy_correlation.py")]
     cmd += ["-c", "configs/proxy.yaml", "--out", "runs/proxy_study.jsonl"]
+    # The study's architectures were drawn with two cell types; the wide frame uses the normal
+    # cell only, which is drawn alike (uniform ops, one fair bit per edge) with one or two.
+    cmd += ["-o", "space.cells=two"]
     cmd += ["--summary", "docs/search/proxy_correlation.json"]
     for o in REFERENCE:
         cmd += ["--reference-override", o]

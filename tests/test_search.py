@@ -184,6 +184,28 @@ def test_cli_search_smoke(tmp_path, capsys):
     assert "update   1/1" in out and "best architecture" in out
 
 
+def test_cli_search_in_the_wide_frame_with_the_recipe(tmp_path, capsys):
+    # configs/search_wide.yaml (what `make search` runs), shrunk: one-cell space, wide frame,
+    # the fast recipe in the evaluator, real bundled images, reward = validation accuracy.
+    args = ["search", "--no-progress", "-c", "configs/search_wide.yaml"]
+    args += ["--output", str(tmp_path / "w")]
+    shrink = ["updates=1", "controller.batch_size=2", "data.max_train_per_class=6"]
+    shrink += ["data.max_val_per_class=3", "network.widths=[8,16,16]", "evaluator.epochs=2"]
+    shrink += ["execution.backend=serial"]
+    for o in shrink:
+        args += ["-o", o]
+    assert main(args) == 0
+    assert "best architecture" in capsys.readouterr().out
+    lines = _evaluation_lines(tmp_path / "w" / "history.jsonl")
+    assert len(lines) == 2
+    for entry in lines:
+        record = entry["record"]
+        assert record["status"] == "ok" and 0 <= record["reward"] <= 1
+        assert record["reward"] == record["val_acc"]
+        arch = Architecture.from_json(record["arch"])
+        assert arch.normal == arch.reduction  # space.cells: one
+
+
 def test_cli_search_bad_input_is_one_line(tmp_path, capsys):
     assert main(["search", "-o", "evaluator.reward=accuracy"]) == 2
     assert "evaluator.reward" in capsys.readouterr().err

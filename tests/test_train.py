@@ -3,6 +3,10 @@
 import argparse
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +260,34 @@ def test_train_command_stops_and_resumes(tmp_path, capsys):
     assert "resumed" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["test_images"] == 12
+
+
+def test_sigterm_stops_training_in_one_line_with_a_checkpoint(tmp_path):
+    # Paddle's handler would print a C++ dump and abort (losing the steps since the last
+    # checkpoint); the trainer stops after the step in progress, saves, and says so in one line.
+    source = write_image_folder(tmp_path / "folder", n_train=40)
+    arch_file = tmp_path / "arch.json"
+    arch_file.write_text(ARCH.to_json())
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "autodl_design.cli", "train", "--arch", str(arch_file)]
+    cmd += ["--output", str(run), "--data", str(source)]
+    cmd += [a for o in [*TINY, "epochs=500", "log_every=1"] for a in ("-o", o)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = run / "train.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and re.search(r"epoch \d+/500 step", log.read_text()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the training ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "stopped by SIGTERM at epoch" in lines[0], err[-3000:]
+    assert "continue with --resume" in lines[0]
+    state = load_state(run / CHECKPOINT_NAME)
+    assert state["progress"]["global_step"] >= 1
 
 
 def test_init_from_starts_at_those_weights_and_records_them(full_run, data, tmp_path):

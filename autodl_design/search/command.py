@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-from collections.abc import Iterator
 
 from autodl_design import cpu_tuning
 from autodl_design.config import STRATEGIES, SearchConfig, load_config
@@ -66,26 +63,17 @@ class _Terminated(BaseException):
     on) swallows it."""
 
 
-@contextlib.contextmanager
-def _sigterm_stops_search() -> Iterator[None]:
-    """While the search runs, SIGTERM raises :class:`_Terminated` in the main thread.
-
-    Paddle's own handler would print a C++ stack dump and abort; instead the exception unwinds
-    the loop, so the backend stops its workers and the history keeps every finished evaluation
-    (an append cut by the signal is dropped on resume), and ``--resume`` continues the run.
-    """
+def _sigterm_stops_search():
+    """While the search runs, SIGTERM raises :class:`_Terminated` in the main thread: the
+    exception unwinds the loop, so the backend stops its workers and the history keeps every
+    finished evaluation (an append cut by the signal is dropped on resume), and ``--resume``
+    continues the run."""
     from autodl_design import _compat
 
-    _compat.quiet_paddle()
-
-    def stop(signum, frame):
+    def stop() -> None:
         raise _Terminated
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _compat.on_sigterm(stop)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

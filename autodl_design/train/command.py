@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from autodl_design import cpu_tuning
+from autodl_design import _compat, cpu_tuning
 from autodl_design.config import from_dict, load_config, to_yaml
 from autodl_design.config.arguments import add_config_args
 from autodl_design.fileio import check_output_dir
@@ -86,6 +87,7 @@ def train(
     log(f"{data.source}: train {len(data.train_y)}, {config.evaluate_on} {n_test} images")
     writer = _visualdl_writer(out / "visualdl") if config.visualdl else None
     trainer = Trainer(arch, config, data.train_x, data.train_y, ckpt, log, writer)
+    stop = threading.Event()
     try:
         if state is not None:
             trainer.restore(state)
@@ -97,10 +99,17 @@ def train(
             log("config:\n" + to_yaml(config).rstrip())
             if config.init_from is not None:
                 log(trainer.load_initial_weights(Path(config.init_from)))
-        if not trainer.run(stop_after_epochs, stop_after_steps):
+        with _compat.on_sigterm(stop.set):
+            done = trainer.run(stop_after_epochs, stop_after_steps, stop)
+        if not done:
             p = trainer.progress
             mid_epoch = f"epoch {p.epoch + 1} step {p.step_in_epoch}"
             where = mid_epoch if p.step_in_epoch else f"the end of epoch {p.epoch}"
+            if stop.is_set():
+                raise TrainingError(
+                    f"stopped by SIGTERM at {where}, checkpoint {ckpt} written: "
+                    "continue with --resume"
+                )
             log(f"stopped at {where}; continue with --resume")
             return None
         test = None if data.test_y is None else (data.test_x, data.test_y)

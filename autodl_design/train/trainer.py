@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -147,13 +148,17 @@ class Trainer:
         paddle.set_rng_state(state["rng"]["paddle"])
 
     def run(
-        self, stop_after_epochs: int | None = None, stop_after_steps: int | None = None
+        self,
+        stop_after_epochs: int | None = None,
+        stop_after_steps: int | None = None,
+        stop: threading.Event | None = None,
     ) -> bool:
         """Train until all epochs are done (returns True) or a stop point is reached (False).
 
         ``stop_after_epochs``/``stop_after_steps`` count from the start of training (not of this
-        session). A checkpoint is written at every epoch end, every ``config.checkpoint_every``
-        steps (when > 0) and at a stop point.
+        session); ``stop``, once set (SIGTERM), stops after the step in progress. A checkpoint is
+        written at every epoch end, every ``config.checkpoint_every`` steps (when > 0) and at a
+        stop point.
         """
         cfg, p = self.config, self.progress
         # Batches carry image indices in place of labels (the draws do not depend on labels),
@@ -188,7 +193,8 @@ class Trainer:
                     self._log_steps()
                 if p.step_in_epoch == self.steps_per_epoch:
                     break
-                if stop_after_steps is not None and p.global_step >= stop_after_steps:
+                at_limit = stop_after_steps is not None and p.global_step >= stop_after_steps
+                if at_limit or (stop is not None and stop.is_set()):
                     self.save()
                     return False
                 if cfg.checkpoint_every and p.global_step % cfg.checkpoint_every == 0:
