@@ -1,11 +1,14 @@
-"""RL controller versus random search at equal budget, same evaluator, same seeds.
+"""Search strategies (RL controller, random, regularized evolution) at equal budget, same
+evaluator, same seeds.
 
 For each seed and strategy a full search runs (resumable: rerunning the script continues
-unfinished runs and reuses finished ones), then a report is written: reward-per-update curves
-(PNG), top-1 / top-5 mean reward, best architectures, wall time.
+unfinished runs and reuses finished ones), then a report is written: per-update mean reward and
+best-so-far curves (PNG), top-1 / top-5 mean reward, best architectures, wall time, and for each
+strategy against random a paired comparison over the seeds of the top-5 mean (wins, mean
+difference, Wilcoxon signed-rank p-value, exact sign-test p-value).
 
-    python benchmarks/rl_vs_random.py -c configs/quick.yaml --seeds 0 1 2 --updates 10 \
-        --out runs/rl_vs_random [-o key=value ...] [--workers 2]
+    python benchmarks/rl_vs_random.py -c configs/proxy.yaml --seeds 0 1 2 3 4 --updates 15 \
+        --strategies rl random evolution --out runs/strategies [-o key=value ...] [--workers 2]
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from autodl_design.search.backends import EvalSettings
 from autodl_design.search.backends.factory import make_backend
 from autodl_design.search.report import ranked
 
-STRATEGIES = ("rl", "random")
+STRATEGIES = ("rl", "random", "evolution")
 
 
 def run_one(args, strategy: str, seed: int) -> Path:
@@ -65,6 +68,10 @@ def summarise(out: Path) -> dict:
         float(np.mean([r for r in u["rewards"] if r is not None]))
         for _, u in sorted(history.updates.items())
     ]
+    by_update = [
+        max((r for r in u["rewards"] if r is not None), default=float("-inf"))
+        for _, u in sorted(history.updates.items())
+    ]
     seconds = sum(u["stats"].get("seconds", 0) or 0 for u in history.updates.values())
     best = ranked(history)[0]
     return {
@@ -72,6 +79,7 @@ def summarise(out: Path) -> dict:
         "top5_mean": float(np.mean(rewards[:5])),
         "evaluations": len(rewards),
         "curve": curve,
+        "best_so_far": [float(x) for x in np.maximum.accumulate(by_update)],
         "wall_seconds": seconds,
         "best_arch": best["arch"],
         "best_key": best["key"],
@@ -84,20 +92,41 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    colours = {"rl": "tab:blue", "random": "tab:orange"}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {"rl": "tab:blue", "random": "tab:orange", "evolution": "tab:green"}
     for (strategy, seed), r in sorted(results.items()):
         steps = range(1, len(r["curve"]) + 1)
-        ax.plot(
-            steps, r["curve"], color=colours[strategy], alpha=0.7, label=f"{strategy} seed {seed}"
-        )
-    ax.set_xlabel("update (batch of candidates)")
-    ax.set_ylabel("mean reward of the batch")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+        label = f"{strategy} seed {seed}"
+        axes[0].plot(steps, r["curve"], color=colours[strategy], alpha=0.6, label=label)
+        axes[1].plot(steps, r["best_so_far"], color=colours[strategy], alpha=0.6)
+    axes[0].set_ylabel("mean reward of the batch")
+    axes[1].set_ylabel("best reward so far")
+    for ax in axes:
+        ax.set_xlabel("update (batch of candidates)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def paired(results: dict, strategy: str, seeds: list[int]) -> dict:
+    """``strategy`` against random over ``seeds``: top-5 mean differences, wins, Wilcoxon
+    signed-rank and exact two-sided sign-test p-values (None with fewer than 2 seeds)."""
+    from scipy.stats import binomtest, wilcoxon
+
+    top5 = {key: r["top5_mean"] for key, r in results.items()}
+    diff = [top5[(strategy, s)] - top5[("random", s)] for s in seeds]
+    wins = sum(d > 0 for d in diff)
+    nonzero = [d for d in diff if d != 0]
+    ok = len(nonzero) >= 2
+    return {
+        "wins": wins,
+        "seeds": len(seeds),
+        "mean_difference": float(np.mean(diff)),
+        "wilcoxon_p": float(wilcoxon(nonzero).pvalue) if ok else None,
+        "sign_test_p": float(binomtest(wins, len(nonzero)).pvalue) if nonzero else None,
+    }
 
 
 def main() -> None:
@@ -107,12 +136,15 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--updates", type=int, default=10)
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=["rl", "random"])
     p.add_argument("--out", default="runs/rl_vs_random")
     args = p.parse_args()
+    if "random" not in args.strategies:
+        p.error("--strategies must include random (the baseline of the comparison)")
 
     results = {}
     for seed in args.seeds:
-        for strategy in STRATEGIES:
+        for strategy in args.strategies:
             results[(strategy, seed)] = summarise(run_one(args, strategy, seed))
 
     out = Path(args.out)
@@ -123,13 +155,17 @@ def main() -> None:
             f"{strategy:>8} {seed:>4} {r['top1']:>9.4f} {r['top5_mean']:>9.4f} "
             f"{r['evaluations']:>5} {r['wall_seconds']:>7.0f}"
         )
-    wins = sum(
-        results[("rl", s)]["top5_mean"] > results[("random", s)]["top5_mean"] for s in args.seeds
-    )
-    print(f"RL top-5 mean above random's in {wins} of {len(args.seeds)} seeds")
-    (out / "summary.json").write_text(
-        json.dumps({f"{k[0]}-seed{k[1]}": v for k, v in results.items()}, indent=2) + "\n"
-    )
+    tests = {}
+    for strategy in [s for s in args.strategies if s != "random"]:
+        t = tests[strategy] = paired(results, strategy, args.seeds)
+        print(
+            f"{strategy} top-5 mean above random's in {t['wins']} of {t['seeds']} seeds "
+            f"(mean difference {t['mean_difference']:+.4f}, Wilcoxon p {t['wilcoxon_p']}, "
+            f"sign test p {t['sign_test_p']})"
+        )
+    summary = {f"{k[0]}-seed{k[1]}": v for k, v in results.items()}
+    summary["paired_against_random"] = tests
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
