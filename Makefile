@@ -24,7 +24,7 @@ demo: install
 	$(VENV)/bin/autodl-design demo count-ones -c configs/count_ones.yaml
 
 search: install
-	bash scripts/search_cifar10.sh quick
+	bash scripts/search_cifar10.sh search_wide
 
 lint: install
 	$(VENV)/bin/ruff check .
