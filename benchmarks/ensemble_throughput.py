@@ -91,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"left out {', '.join(left_out)}: the onnx extra is not installed", file=sys.stderr)
         wanted = [e for e in wanted if e not in ONNX_ROWS]
     tmp = tempfile.TemporaryDirectory(prefix="autodl-bench-export-")
-    rows = {name: _row(name, ensemble, x, args, Path(tmp.name)) for name in wanted}
+    rows = {}
+    for name in wanted:  # progress on stderr: exports and checks take minutes on six models
+        print(f"building {name} ...", file=sys.stderr, flush=True)
+        rows[name] = _row(name, ensemble, x, args, Path(tmp.name))
 
     ensemble.engine = "dygraph"
+    print("dygraph reference probabilities ...", file=sys.stderr, flush=True)
     reference = ensemble.predict_proba(x, args.batch_size)
     for name, fn in rows.items():
+        print(f"checking {name} against dygraph ...", file=sys.stderr, flush=True)
         diff = float(np.abs(fn() - reference).max())
         if diff >= 1e-4:
             raise SystemExit(f"{name}: probabilities differ from dygraph's by {diff:.2e}")
@@ -104,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(ensemble.names)} models ({', '.join(ensemble.names)}), {len(x)} images, "
         f"batch {args.batch_size}, {args.threads} thread(s), tta {args.tta}, median of {args.reps}"
     )
-    print(f"{'engine':<20} {'img/s':>8} {'min-max':>15} {'vs ' + wanted[0]:>10}")
+    print(f"{'engine':<20} {'img/s':>8} {'min-max':>15} {'vs ' + wanted[0]:>10}", flush=True)
     base = None
     for name, fn in rows.items():
         speeds = [len(x) / s for s in timed(fn, args.reps)]
         med = statistics.median(speeds)
         base = base or med
         spread = f"{min(speeds):.1f}-{max(speeds):.1f}"
-        print(f"{name:<20} {med:>8.1f} {spread:>15} {med / base:>9.2f}x")
+        print(f"{name:<20} {med:>8.1f} {spread:>15} {med / base:>9.2f}x", flush=True)
     tmp.cleanup()
     return 0
 
