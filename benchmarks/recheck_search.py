@@ -19,7 +19,9 @@ from pathlib import Path
 import autodl_design  # noqa: F401  (before paddle)
 from autodl_design.config import SearchConfig, load_config
 from autodl_design.data import load_dataset
+from autodl_design.search import History
 from autodl_design.search.evaluator import evaluate
+from autodl_design.search.report import ranked
 from autodl_design.space import Architecture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,10 +34,7 @@ def main() -> None:
     p.add_argument("--top", type=int, default=2)
     p.add_argument("--out", help="write the rows as JSON")
     args = p.parse_args()
-    lines = Path(args.run_dir, "history.jsonl").read_text().splitlines()
-    evals = [e for e in map(json.loads, lines) if e["type"] == "evaluation"]
-    evals = [e for e in evals if e["record"].get("reward") is not None]
-    picks = sorted(evals, key=lambda e: -e["record"]["reward"])[: args.top]
+    picks = ranked(History.open(Path(args.run_dir) / "history.jsonl"))[: args.top]
     rows = []
     for name, overrides in [("sub5k-e3", []), ("reference", REFERENCE)]:
         cfg = load_config(SearchConfig, "configs/proxy.yaml", ["space.cells=two", *overrides])

@@ -5,7 +5,13 @@ Everything here needs only numpy and Pillow (no paddle). Images are decoded once
 ``(B, C, H, W)`` float32 batches.
 """
 
-from autodl_design.data.augment import cutout, pad_crop_flip, random_crop_flip, random_cutout
+from autodl_design.data.augment import (
+    alternating_flips,
+    cutout,
+    pad_crop_flip,
+    random_crop_flip,
+    random_cutout,
+)
 from autodl_design.data.batches import iterate_batches, num_batches
 from autodl_design.data.bundled import BUNDLED_DIR, SEARCH_TAR, TEST_TAR
 from autodl_design.data.cifar_python import read_cifar_python
@@ -22,6 +28,7 @@ __all__ = [
     "FORMATS",
     "SEARCH_TAR",
     "TEST_TAR",
+    "alternating_flips",
     "DataError",
     "Dataset",
     "RawData",

@@ -1,5 +1,5 @@
 """Batch-wide augmentation by array indexing (no per-image loop): pad + random crop + random
-horizontal flip, and Cutout."""
+horizontal flip, and Cutout; the alternating flips of the fast recipe."""
 
 from __future__ import annotations
 
@@ -71,3 +71,11 @@ def random_cutout(x: np.ndarray, rng: np.random.Generator, size: int) -> np.ndar
     top = rng.integers(0, h, size=b) - size // 2
     left = rng.integers(0, w, size=b) - size // 2
     return cutout(x, top, left, size)
+
+
+def alternating_flips(n: int, seed: int, epoch: int) -> np.ndarray:
+    """``(n,)`` bool: which of ``n`` images are mirrored in 0-based ``epoch`` under airbench's
+    alternating flips. A fixed random half (seeded by ``seed``) is mirrored in even epochs and
+    the other half in odd ones, so every image is seen both ways every two epochs."""
+    half = np.random.default_rng([seed, 11]).random(n) < 0.5
+    return half ^ bool(epoch % 2)

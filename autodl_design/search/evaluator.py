@@ -34,7 +34,7 @@ import paddle.nn.functional as F
 
 from autodl_design import cpu_tuning
 from autodl_design.config import DataConfig, EvaluatorConfig, NetworkConfig
-from autodl_design.data import iterate_batches
+from autodl_design.data import alternating_flips, iterate_batches, num_batches
 from autodl_design.nn.flops import count_flops, count_params
 from autodl_design.nn.network import build_network, fit_to_data
 from autodl_design.nn.runtime import Batches, configure_threads, evaluate_accuracy
@@ -97,9 +97,7 @@ def evaluate(
         cpu_tuning.configure(eval_cfg.mkl_avx2)
         configure_threads(eval_cfg.num_threads)
         d = data_cfg or DataConfig()
-        augmentation = {"augment": d.augment, "cutout": d.cutout, "pad": d.translate}
-        augmentation.update(pad_mode=d.pad_mode, flip=d.flip)
-        _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, log)
+        _train(arch, data, net_cfg, eval_cfg, batches, d, run, record, log)
     except Exception as e:  # the caller (a search loop) must survive any candidate
         run.status, run.stop_reason = "error", None
         record["error"] = f"{type(e).__name__}: {e}"
@@ -138,7 +136,7 @@ class _Run:
         return out
 
 
-def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, log) -> None:
+def _train(arch, data, net_cfg, eval_cfg, batches, data_cfg, run, record, log) -> None:
     paddle.seed(eval_cfg.seed)
     rng = np.random.default_rng(eval_cfg.seed)
     _, h, w, c = data.train_x.shape
@@ -147,15 +145,15 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, lo
     record["params"] = count_params(net)
     record["flops"] = count_flops(net, (1, c, h, w))
 
-    steps_per_epoch = -(-len(data.train_x) // eval_cfg.batch_size)
+    steps_per_epoch = num_batches(len(data.train_x), eval_cfg.batch_size)
     lr_at = recipe_lr(eval_cfg, steps_per_epoch)
     opt = build_optimizer(net, eval_cfg, lr_at(0))
     total_steps = eval_cfg.epochs * steps_per_epoch
     every = eval_cfg.lookahead_every
     lookahead = Lookahead(every, total_steps) if every else None
-    flip = augmentation.pop("flip", "random")
-    # alternating flips (the trainer's rule): a fixed random half is mirrored in even epochs
-    flip_half = np.random.default_rng([eval_cfg.seed, 11]).random(len(data.train_x)) < 0.5
+    d = data_cfg
+    augmentation = {"augment": d.augment, "cutout": d.cutout, "pad": d.translate}
+    augmentation["pad_mode"] = d.pad_mode
     stopper = EarlyStopping(eval_cfg.patience, eval_cfg.min_delta, eval_cfg.divergence_factor)
     hist = run.history
     step = 0
@@ -163,8 +161,8 @@ def _train(arch, data, net_cfg, eval_cfg, batches, augmentation, run, record, lo
         t0 = time.perf_counter()
         hist["lr"].append(lr_at(step))
         freeze_whitening_bias(net, epoch, eval_cfg)
-        if flip == "alternating":
-            augmentation["flips"] = flip_half ^ bool(epoch % 2)
+        if d.flip == "alternating":  # the trainer's rule
+            augmentation["flips"] = alternating_flips(len(data.train_x), eval_cfg.seed, epoch)
         net.train()
         n_seen, loss_sum, correct = 0, 0.0, 0
         run.partial_train_acc = 0.0

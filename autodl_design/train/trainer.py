@@ -32,7 +32,7 @@ from autodl_design.checkpoint import (
     optimizer_state,
     save_atomic,
 )
-from autodl_design.data import iterate_batches, num_batches
+from autodl_design.data import alternating_flips, iterate_batches, num_batches
 from autodl_design.nn.network import build_network, fit_to_data
 from autodl_design.space import Architecture
 from autodl_design.train.config import TrainConfig, TrainingError
@@ -86,9 +86,6 @@ class Trainer:
         total_steps = config.epochs * self.steps_per_epoch
         every = config.lookahead_every
         self.lookahead = Lookahead(every, total_steps) if every else None
-        # alternating flips: a fixed random half of the images is mirrored in even epochs
-        flip_rng = np.random.default_rng([config.seed, 11])
-        self.flip_half = flip_rng.random(len(train_x)) < 0.5
         self.progress = Progress()
         self.soft_targets = None
         if config.distill.targets:
@@ -168,7 +165,8 @@ class Trainer:
             self.rng.bit_generator.state = self.epoch_rng_state
             freeze_whitening_bias(self.net, p.epoch, cfg)
             d = cfg.data
-            flips = self.flip_half ^ bool(p.epoch % 2) if d.flip == "alternating" else None
+            alternating = d.flip == "alternating"
+            flips = alternating_flips(len(index), cfg.seed, p.epoch) if alternating else None
             batches = iterate_batches(
                 self.train_x,
                 index,
